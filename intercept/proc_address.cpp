@@ -2,6 +2,7 @@
 #include "intercept/dispatch.h"
 #include "intercept/proc_table.h"
 #include "runtime/api_support.h"
+#include "runtime/log.h"
 #include <algorithm>
 #include <cstring>
 
@@ -39,6 +40,8 @@ CUresult getProcAddress(const char *symbol, void **pfn, int version, cuuint64_t 
   *pfn = nullptr;
   const bool perThread = (flags & CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM) != 0;
   ProcResult r = lookupProc(symbol, version, perThread);
+  log().trace("cuGetProcAddress({}, {}, {}) -> {}", symbol, version, flags,
+              r.status == ProcLookup::Found ? kApiNames[static_cast<unsigned>(r.id)] : "not found");
   if (r.status == ProcLookup::NotFound) {
     // A name the toolkit's typedefs do not list: an exported symbol of that
     // exact name still resolves.

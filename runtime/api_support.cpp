@@ -7,11 +7,12 @@
 namespace cuvirt {
 
 CUresult notSupported(const char *function) {
-  static std::mutex mutex;
-  static std::set<std::string> warned;
+  // Never destroyed: calls may come from atexit handlers.
+  static auto *mutex = new std::mutex;
+  static auto *warned = new std::set<std::string>;
   {
-    std::lock_guard lock(mutex);
-    if (warned.insert(function).second)
+    std::lock_guard lock(*mutex);
+    if (warned->insert(function).second)
       log().warn("{} is not supported by cuvirt yet (returning CUDA_ERROR_NOT_SUPPORTED)", function);
   }
   return CUDA_ERROR_NOT_SUPPORTED;

@@ -179,6 +179,23 @@ def main():
             f.write(f"    \"{n}\",\n")
         f.write("};\n} // namespace cuvirt\n")
 
+    # CUresult names, for cuGetErrorName and the tracer.
+    enum = re.search(r"typedef\s+enum\s+cudaError_enum\s*\{(.*?)\}\s*CUresult\s*;", decl_text, re.S).group(1)
+    codes = re.findall(r"(CUDA_(?:SUCCESS|ERROR_\w+))\s*=\s*(\d+)", enum)
+    with open(f"{out}/error_names.cpp", "w") as f:
+        f.write(HEADER)
+        f.write("#include \"runtime/cuda_internal.h\"\n\nnamespace cuvirt {\n")
+        f.write("/// The enumerator's name of a CUresult, or nullptr for an unknown code.\n")
+        f.write("const char *errorName(CUresult code);\n")
+        f.write("const char *errorName(CUresult code) {\n  switch (static_cast<int>(code)) {\n")
+        seen = set()
+        for name, value in codes:
+            if value in seen:
+                continue
+            seen.add(value)
+            f.write(f"  case {value}:\n    return \"{name}\";\n")
+        f.write("  default:\n    return nullptr;\n  }\n}\n} // namespace cuvirt\n")
+
     # cuGetProcAddress: (name, version, per-thread?) -> symbol. The symbol is
     # chosen in C++ by exact type identity with the toolkit's PFN typedef.
     by_name = {}

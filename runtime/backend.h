@@ -1,0 +1,134 @@
+// The backend interface: what a kind of device (CPU, HIP, Level Zero, a
+// remote server) must provide. Small and coarse on purpose (AdaptiveCpp's
+// style): contexts, default-stream rules, error stickiness and pointer
+// attributes are runtime/'s, written once above it.
+#pragma once
+#include "runtime/marker.h"
+#include "runtime/module_info.h"
+#include "runtime/status.h"
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace cuvirt {
+
+/// What a device reports: its name, memory, identity and every
+/// CUdevice_attribute value.
+struct DeviceProps {
+  std::string name;
+  std::uint64_t totalMemory = 0;
+  CUuuid uuid{};
+  std::array<int, CU_DEVICE_ATTRIBUTE_MAX> attributes{};
+};
+
+/// Where asynchronous work reports a failure (a kernel fault, a trap). The
+/// runtime makes it sticky on the context, as a GPU would.
+class ErrorSink {
+public:
+  virtual ~ErrorSink() = default;
+  virtual void asyncError(CUresult code, const std::string &message) = 0;
+};
+
+/// A strided 3-D copy; 1-D and 2-D copies are special cases. Addresses are
+/// device addresses or host pointers, as the *Host flags say.
+struct CopyOp {
+  std::uint64_t dst = 0, src = 0;
+  bool dstHost = false, srcHost = false;
+  std::size_t widthBytes = 0, height = 1, depth = 1;
+  std::size_t dstPitch = 0, dstSliceBytes = 0; ///< 0 = packed
+  std::size_t srcPitch = 0, srcSliceBytes = 0;
+};
+
+/// memset of `width` elements of `elementSize` (1, 2 or 4) bytes in each of
+/// `height` rows `pitch` bytes apart.
+struct FillOp {
+  std::uint64_t dst = 0;
+  std::size_t pitch = 0, width = 0, height = 1;
+  std::uint32_t value = 0;
+  unsigned elementSize = 1;
+};
+
+class BackendKernel;
+
+struct LaunchOp {
+  BackendKernel *kernel = nullptr;
+  std::uint32_t grid[3] = {1, 1, 1}, block[3] = {1, 1, 1};
+  std::uint32_t dynamicSharedBytes = 0;
+  std::vector<std::uint8_t> params;       ///< packed by the kernel's layout
+  std::vector<ParamInfo> layout;          ///< where each parameter sits in `params`
+  std::string name;                       ///< for messages
+};
+
+/// An in-order queue of work (a stream's backing).
+class Queue {
+public:
+  virtual ~Queue() = default;
+  virtual void copy(const CopyOp &op) = 0;
+  virtual void fill(const FillOp &op) = 0;
+  virtual void launch(LaunchOp op) = 0;
+  virtual void hostFunc(std::function<void()> fn) = 0;
+  /// Completes `marker` when all work enqueued before it has finished.
+  virtual void record(MarkerPtr marker) = 0;
+  /// Work enqueued after this waits until `marker` completes.
+  virtual void wait(MarkerPtr marker) = 0;
+  /// True when everything enqueued so far has finished.
+  [[nodiscard]] virtual bool idle() = 0;
+  /// Blocks until everything enqueued so far has finished.
+  virtual void synchronize() = 0;
+};
+
+class BackendKernel {
+public:
+  virtual ~BackendKernel() = default;
+};
+
+/// A module as the backend loaded it: code for the kernels, bound to the
+/// global variables the runtime allocated.
+class BackendModule {
+public:
+  virtual ~BackendModule() = default;
+  /// The kernel, compiling on first use if the backend compiles lazily.
+  virtual Expected<BackendKernel *> kernel(const std::string &name) = 0;
+};
+
+struct ModuleSource {
+  std::string ptx;                  ///< chosen PTX text ("" if none)
+  std::string cubin;                ///< chosen cubin ELF ("" if none)
+  const ModuleInfo *info = nullptr; ///< kernels and globals
+  /// Device addresses of the module's variables, by name.
+  std::vector<std::pair<std::string, std::uint64_t>> globals;
+};
+
+class BackendDevice {
+public:
+  virtual ~BackendDevice() = default;
+  [[nodiscard]] virtual const DeviceProps &props() const = 0;
+  /// Makes [address, address + bytes) usable device memory. The runtime owns
+  /// the address window and hands out addresses; the backend backs them.
+  virtual Status commit(std::uint64_t address, std::size_t bytes) = 0;
+  /// Gives the memory back (its contents are lost); addresses stay reserved.
+  virtual void release(std::uint64_t address, std::size_t bytes) = 0;
+  /// True when device memory is plain host memory (the CPU device).
+  [[nodiscard]] virtual bool hostVisible() const = 0;
+  virtual std::unique_ptr<Queue> createQueue(int priority, ErrorSink *errors) = 0;
+  /// Synchronous copy and fill, for when nothing is queued ahead of them.
+  virtual Status copyNow(const CopyOp &op) = 0;
+  virtual Status fillNow(const FillOp &op) = 0;
+  virtual Expected<std::unique_ptr<BackendModule>> loadModule(const ModuleSource &source, std::string &log) = 0;
+};
+
+/// A kind of device. backends() lists the ones this process has.
+class Backend {
+public:
+  virtual ~Backend() = default;
+  [[nodiscard]] virtual std::string name() const = 0;
+  virtual std::vector<std::unique_ptr<BackendDevice>> devices() = 0;
+};
+
+/// The embedded default: the host CPU as a CUDA device (translate/cpu).
+std::unique_ptr<Backend> makeCpuBackend();
+
+} // namespace cuvirt

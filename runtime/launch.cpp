@@ -1,0 +1,141 @@
+// Kernel launches: argument validation, parameter packing, submission.
+#include "runtime/api_support.h"
+#include "runtime/module.h"
+#include "runtime/runtime.h"
+#include "cuvirt_api.h"
+#include <cstring>
+
+namespace cuvirt {
+namespace {
+
+struct LaunchShape {
+  unsigned grid[3];
+  unsigned block[3];
+  unsigned sharedBytes;
+};
+
+Status validate(const Function &f, const LaunchShape &s) {
+  const auto &a = f.module->device->props().attributes;
+  const KernelInfo &k = *f.info;
+  for (int i = 0; i < 3; ++i)
+    if (s.grid[i] == 0 || s.block[i] == 0)
+      return error(CUDA_ERROR_INVALID_VALUE, "launch of {}: a grid or block dimension is 0", k.name);
+  const std::uint64_t threads = std::uint64_t(s.block[0]) * s.block[1] * s.block[2];
+  const int maxThreads = k.maxThreadsPerBlock ? static_cast<int>(k.maxThreadsPerBlock)
+                                              : a[CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK];
+  if (threads > static_cast<std::uint64_t>(maxThreads) ||
+      s.block[0] > static_cast<unsigned>(a[CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_X]) ||
+      s.block[1] > static_cast<unsigned>(a[CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Y]) ||
+      s.block[2] > static_cast<unsigned>(a[CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Z]))
+    return error(CUDA_ERROR_INVALID_VALUE, "launch of {}: block ({},{},{}) is too large", k.name, s.block[0],
+                 s.block[1], s.block[2]);
+  if (k.reqntid[0] != 0 &&
+      (s.block[0] != k.reqntid[0] || s.block[1] != std::max(1u, k.reqntid[1]) || s.block[2] != std::max(1u, k.reqntid[2])))
+    return error(CUDA_ERROR_INVALID_VALUE, "launch of {}: block shape differs from the kernel's .reqntid", k.name);
+  if (s.grid[0] > static_cast<unsigned>(a[CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X]) ||
+      s.grid[1] > static_cast<unsigned>(a[CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Y]) ||
+      s.grid[2] > static_cast<unsigned>(a[CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Z]))
+    return error(CUDA_ERROR_INVALID_VALUE, "launch of {}: grid ({},{},{}) is too large", k.name, s.grid[0],
+                 s.grid[1], s.grid[2]);
+  if (s.sharedBytes > static_cast<unsigned>(f.maxDynamicSharedBytes))
+    return error(CUDA_ERROR_INVALID_VALUE,
+                 "launch of {}: {} bytes of dynamic shared memory exceed the kernel's limit of {} "
+                 "(raise it with cuFuncSetAttribute)",
+                 k.name, s.sharedBytes, f.maxDynamicSharedBytes);
+  return {};
+}
+
+/// Packs the arguments the way the kernel's layout says, from either
+/// kernelParams or the `extra` buffer.
+Status packParams(const KernelInfo &k, void **kernelParams, void **extra, std::vector<std::uint8_t> &out) {
+  out.assign(k.paramBytes(), 0);
+  if (kernelParams != nullptr) {
+    for (std::size_t i = 0; i < k.params.size(); ++i) {
+      if (kernelParams[i] == nullptr)
+        return error(CUDA_ERROR_INVALID_VALUE, "launch of {}: argument {} is NULL", k.name, i);
+      std::memcpy(out.data() + k.params[i].offset, kernelParams[i], k.params[i].size);
+    }
+    return {};
+  }
+  if (extra != nullptr) {
+    const void *buffer = nullptr;
+    std::size_t size = 0;
+    for (int i = 0; extra[i] != CU_LAUNCH_PARAM_END; i += 2) {
+      if (extra[i] == CU_LAUNCH_PARAM_BUFFER_POINTER)
+        buffer = extra[i + 1];
+      else if (extra[i] == CU_LAUNCH_PARAM_BUFFER_SIZE)
+        size = *static_cast<std::size_t *>(extra[i + 1]);
+      else
+        return error(CUDA_ERROR_INVALID_VALUE, "launch of {}: unknown 'extra' option {}", k.name, extra[i]);
+      if (i > 64)
+        return error(CUDA_ERROR_INVALID_VALUE, "launch of {}: 'extra' is not terminated", k.name);
+    }
+    if (buffer == nullptr || size < out.size())
+      return error(CUDA_ERROR_INVALID_VALUE, "launch of {}: the 'extra' buffer holds {} of {} parameter bytes", k.name,
+                   size, out.size());
+    std::memcpy(out.data(), buffer, out.size());
+    return {};
+  }
+  if (!k.params.empty())
+    return error(CUDA_ERROR_INVALID_VALUE, "launch of {}: no arguments given for {} parameters", k.name,
+                 k.params.size());
+  return {};
+}
+
+Status launch(const void *fn, const LaunchShape &shape, CUstream hStream, void **kernelParams, void **extra) {
+  auto f = checkFunction(fn);
+  if (!f)
+    return f.status();
+  auto s = resolveStream(hStream);
+  if (!s)
+    return s.status();
+  if (Status sticky = (*s)->context->stickyStatus(); !sticky.ok())
+    return sticky;
+  if ((*f)->module->device != (*s)->context->device)
+    return error(CUDA_ERROR_INVALID_HANDLE, "launch of {}: the kernel was loaded for another device",
+                 (*f)->info->name);
+  CUVIRT_TRY(validate(**f, shape));
+  LaunchOp op;
+  CUVIRT_TRY(packParams(*(*f)->info, kernelParams, extra, op.params));
+  auto kernel = compiledKernel(*f);
+  if (!kernel)
+    return kernel.status();
+  op.kernel = *kernel;
+  std::memcpy(op.grid, shape.grid, sizeof op.grid);
+  std::memcpy(op.block, shape.block, sizeof op.block);
+  op.dynamicSharedBytes = shape.sharedBytes;
+  op.layout = (*f)->info->params;
+  op.name = (*f)->info->name;
+  return submit(*s, [&](Queue &q) { q.launch(std::move(op)); });
+}
+
+} // namespace
+
+namespace api {
+
+CUresult cuLaunchKernel(CUfunction f, unsigned int gridDimX, unsigned int gridDimY, unsigned int gridDimZ,
+                        unsigned int blockDimX, unsigned int blockDimY, unsigned int blockDimZ,
+                        unsigned int sharedMemBytes, CUstream hStream, void **kernelParams, void **extra) {
+  LaunchShape shape{{gridDimX, gridDimY, gridDimZ}, {blockDimX, blockDimY, blockDimZ}, sharedMemBytes};
+  return launch(f, shape, hStream, kernelParams, extra);
+}
+
+CUresult cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f, void **kernelParams, void **extra) {
+  if (config == nullptr)
+    return CUDA_ERROR_INVALID_VALUE;
+  for (unsigned i = 0; i < config->numAttrs; ++i) {
+    const CUlaunchAttribute &attr = config->attrs[i];
+    if (attr.id == CU_LAUNCH_ATTRIBUTE_COOPERATIVE && attr.value.cooperative != 0)
+      return notSupported("cuLaunchKernelEx (cooperative launch)");
+    if (attr.id == CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION &&
+        attr.value.clusterDim.x * attr.value.clusterDim.y * attr.value.clusterDim.z > 1)
+      return notSupported("cuLaunchKernelEx (thread block clusters)");
+  }
+  LaunchShape shape{{config->gridDimX, config->gridDimY, config->gridDimZ},
+                    {config->blockDimX, config->blockDimY, config->blockDimZ},
+                    config->sharedMemBytes};
+  return launch(f, shape, config->hStream, kernelParams, extra);
+}
+
+} // namespace api
+} // namespace cuvirt

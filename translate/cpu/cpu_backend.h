@@ -1,0 +1,73 @@
+// The CPU device: device memory is host memory inside the runtime's address
+// window, queues are worker threads, kernels run block by block on all cores.
+#pragma once
+#include "runtime/backend.h"
+#include "translate/cpu/jit.h"
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <pthread.h>
+
+namespace cuvirt::cpu {
+
+class CpuDevice : public BackendDevice {
+public:
+  CpuDevice();
+  [[nodiscard]] const DeviceProps &props() const override { return props_; }
+  Status commit(std::uint64_t address, std::size_t bytes) override;
+  void release(std::uint64_t address, std::size_t bytes) override;
+  [[nodiscard]] bool hostVisible() const override { return true; }
+  std::unique_ptr<Queue> createQueue(int priority, ErrorSink *errors) override;
+  Status copyNow(const CopyOp &op) override;
+  Status fillNow(const FillOp &op) override;
+  Expected<std::unique_ptr<BackendModule>> loadModule(const ModuleSource &source, std::string &log) override;
+
+private:
+  DeviceProps props_;
+};
+
+class CpuKernel : public BackendKernel {
+public:
+  CpuKernel(BlockFn fn, std::uint32_t staticShared) : fn(fn), staticSharedBytes(staticShared) {}
+  BlockFn fn;
+  std::uint32_t staticSharedBytes;
+};
+
+/// Runs a grid on the calling thread and the shared worker pool. Returns the
+/// launch's error (an illegal address, a trap, a failed assert).
+Status runGrid(const LaunchOp &op);
+
+/// A stream's queue: one worker thread running its work in order.
+class CpuQueue : public Queue {
+public:
+  CpuQueue(CpuDevice &device, int priority, ErrorSink *errors);
+  ~CpuQueue() override;
+  void copy(const CopyOp &op) override;
+  void fill(const FillOp &op) override;
+  void launch(LaunchOp op) override;
+  void hostFunc(std::function<void()> fn) override;
+  void record(MarkerPtr marker) override;
+  void wait(MarkerPtr marker) override;
+  [[nodiscard]] bool idle() override;
+  void synchronize() override;
+
+private:
+  void push(std::function<void()> task);
+  static void *threadMain(void *self);
+  void run();
+
+  ErrorSink *errors_;
+  std::mutex mutex_;
+  std::condition_variable workCv_, idleCv_;
+  std::deque<std::function<void()>> tasks_;
+  std::size_t pending_ = 0; ///< enqueued and not finished
+  bool stop_ = false;
+  pthread_t thread_{};
+};
+
+/// Copies and fills as the CPU does them (also used for synchronous paths).
+void copyNow(const CopyOp &op);
+void fillNow(const FillOp &op);
+
+} // namespace cuvirt::cpu

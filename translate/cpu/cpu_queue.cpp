@@ -1,0 +1,152 @@
+// A stream's queue on the CPU device: one worker thread, in-order tasks.
+#include "translate/cpu/cpu_backend.h"
+#include "runtime/log.h"
+#include <cstring>
+
+namespace cuvirt::cpu {
+
+namespace {
+// Big stacks: a block's per-thread values can live on the worker's stack.
+constexpr std::size_t kWorkerStack = 64u << 20;
+} // namespace
+
+CpuQueue::CpuQueue(CpuDevice &, int, ErrorSink *errors) : errors_(errors) {
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, kWorkerStack);
+  if (pthread_create(&thread_, &attr, &CpuQueue::threadMain, this) != 0)
+    log().error("cannot start a stream worker thread");
+  pthread_attr_destroy(&attr);
+}
+
+CpuQueue::~CpuQueue() {
+  {
+    std::lock_guard lock(mutex_);
+    stop_ = true;
+  }
+  workCv_.notify_all();
+  pthread_join(thread_, nullptr);
+}
+
+void *CpuQueue::threadMain(void *self) {
+  pthread_setname_np(pthread_self(), "cuvirt-stream");
+  static_cast<CpuQueue *>(self)->run();
+  return nullptr;
+}
+
+void CpuQueue::run() {
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    workCv_.wait(lock, [&] { return stop_ || !tasks_.empty(); });
+    if (tasks_.empty())
+      return; // stopping, and everything ran
+    auto task = std::move(tasks_.front());
+    tasks_.pop_front();
+    lock.unlock();
+    task();
+    lock.lock();
+    if (--pending_ == 0)
+      idleCv_.notify_all();
+  }
+}
+
+void CpuQueue::push(std::function<void()> task) {
+  {
+    std::lock_guard lock(mutex_);
+    ++pending_;
+    tasks_.push_back(std::move(task));
+  }
+  workCv_.notify_one();
+}
+
+void CpuQueue::copy(const CopyOp &op) {
+  push([op] { copyNow(op); });
+}
+
+void CpuQueue::fill(const FillOp &op) {
+  push([op] { fillNow(op); });
+}
+
+void CpuQueue::launch(LaunchOp op) {
+  auto shared = std::make_shared<LaunchOp>(std::move(op));
+  push([this, shared] {
+    Status s = runGrid(*shared);
+    if (!s.ok() && errors_ != nullptr)
+      errors_->asyncError(s.code(), lastErrorMessage());
+  });
+}
+
+void CpuQueue::hostFunc(std::function<void()> fn) { push(std::move(fn)); }
+
+void CpuQueue::record(MarkerPtr marker) {
+  {
+    std::lock_guard lock(mutex_);
+    if (pending_ != 0) {
+      ++pending_;
+      tasks_.push_back([marker] { marker->complete(); });
+      workCv_.notify_one();
+      return;
+    }
+  }
+  marker->complete(); // nothing in flight: the point is reached now
+}
+
+void CpuQueue::wait(MarkerPtr marker) {
+  if (marker->done())
+    return;
+  push([marker] { marker->wait(); });
+}
+
+bool CpuQueue::idle() {
+  std::lock_guard lock(mutex_);
+  return pending_ == 0;
+}
+
+void CpuQueue::synchronize() {
+  std::unique_lock lock(mutex_);
+  idleCv_.wait(lock, [&] { return pending_ == 0; });
+}
+
+void copyNow(const CopyOp &op) {
+  auto *dst = reinterpret_cast<std::uint8_t *>(op.dst);
+  const auto *src = reinterpret_cast<const std::uint8_t *>(op.src);
+  const std::size_t dPitch = op.dstPitch ? op.dstPitch : op.widthBytes;
+  const std::size_t sPitch = op.srcPitch ? op.srcPitch : op.widthBytes;
+  const std::size_t dSlice = op.dstSliceBytes ? op.dstSliceBytes : dPitch * op.height;
+  const std::size_t sSlice = op.srcSliceBytes ? op.srcSliceBytes : sPitch * op.height;
+  if (dPitch == op.widthBytes && sPitch == op.widthBytes && dSlice == dPitch * op.height &&
+      sSlice == sPitch * op.height) {
+    std::memmove(dst, src, op.widthBytes * op.height * op.depth);
+    return;
+  }
+  for (std::size_t z = 0; z < op.depth; ++z)
+    for (std::size_t y = 0; y < op.height; ++y)
+      std::memmove(dst + z * dSlice + y * dPitch, src + z * sSlice + y * sPitch, op.widthBytes);
+}
+
+void fillNow(const FillOp &op) {
+  auto *base = reinterpret_cast<std::uint8_t *>(op.dst);
+  const std::size_t pitch = op.pitch ? op.pitch : op.width * op.elementSize;
+  for (std::size_t y = 0; y < op.height; ++y) {
+    std::uint8_t *row = base + y * pitch;
+    switch (op.elementSize) {
+    case 1:
+      std::memset(row, static_cast<int>(op.value & 0xff), op.width);
+      break;
+    case 2: {
+      auto *p = reinterpret_cast<std::uint16_t *>(row);
+      for (std::size_t i = 0; i < op.width; ++i)
+        p[i] = static_cast<std::uint16_t>(op.value);
+      break;
+    }
+    default: {
+      auto *p = reinterpret_cast<std::uint32_t *>(row);
+      for (std::size_t i = 0; i < op.width; ++i)
+        p[i] = op.value;
+      break;
+    }
+    }
+  }
+}
+
+} // namespace cuvirt::cpu
