@@ -25,6 +25,8 @@ Status initialize() {
     dev->ordinal = static_cast<int>(rt->devices.size());
     dev->backend = std::move(bd);
     CUVIRT_TRY(dev->window.reserve(kWindowBytes));
+    dev->defaultPool.device = dev.get();
+    rt->pools.add(&dev->defaultPool);
     rt->devices.push_back(std::move(dev));
   }
   if (rt->devices.empty())

@@ -167,6 +167,10 @@ Status freeDevice(std::uint64_t address, bool requireBase) {
     rt->allocations.erase(it);
   }
   Device *d = a.device;
+  if (a.pool != nullptr) {
+    std::lock_guard lock(a.pool->mutex);
+    a.pool->used -= a.size;
+  }
   if (a.reserved >= kReleaseThreshold) {
     // Give large blocks' memory back to the system; the range stays mapped.
     std::uint64_t page = sysconf(_SC_PAGESIZE);
@@ -476,7 +480,7 @@ CUresult cuPointerGetAttribute(void *data, CUpointer_attribute attribute, CUdevi
     *static_cast<unsigned *>(data) = CU_POINTER_ATTRIBUTE_ACCESS_FLAG_READWRITE;
     return CUDA_SUCCESS;
   case CU_POINTER_ATTRIBUTE_MEMPOOL_HANDLE:
-    *static_cast<CUmemoryPool *>(data) = nullptr;
+    *static_cast<CUmemoryPool *>(data) = reinterpret_cast<CUmemoryPool>(a->pool);
     return CUDA_SUCCESS;
   case CU_POINTER_ATTRIBUTE_MAPPING_SIZE:
     *static_cast<size_t *>(data) = a->size;

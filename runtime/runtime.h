@@ -17,6 +17,7 @@
 namespace cuvirt {
 
 struct Context;
+struct Device;
 struct Stream;
 struct Event;
 struct Module;
@@ -45,6 +46,16 @@ private:
   std::multimap<std::size_t, std::uint64_t> freeBySize_;
 };
 
+/// A stream-ordered memory pool (cuMemAllocAsync). Allocations are carved
+/// from the device window like any other; the pool keeps the accounting.
+struct MemPool {
+  Device *device = nullptr;
+  std::mutex mutex;
+  std::uint64_t releaseThreshold = 0;
+  int reuseFollowEvents = 1, reuseOpportunistic = 1, reuseInternal = 1;
+  std::uint64_t used = 0, usedHigh = 0;
+};
+
 struct Device {
   int ordinal = 0;
   std::unique_ptr<BackendDevice> backend;
@@ -57,8 +68,9 @@ struct Device {
   Context *primary = nullptr;
   int primaryRefs = 0;
   unsigned primaryFlags = 0;
-  // Stream-ordered allocation: the default memory pool's attributes.
-  std::uint64_t poolReleaseThreshold = 0;
+  // Stream-ordered allocation.
+  MemPool defaultPool;
+  MemPool *currentPool = &defaultPool;
   [[nodiscard]] const DeviceProps &props() const { return backend->props(); }
 };
 
@@ -73,7 +85,8 @@ struct Allocation {
   Context *context = nullptr;
   unsigned flags = 0;
   std::uint64_t bufferId = 0;
-  bool global = false; ///< a module variable, freed with its module
+  bool global = false;     ///< a module variable, freed with its module
+  MemPool *pool = nullptr; ///< set for stream-ordered allocations
 };
 
 struct Context : ErrorSink {
@@ -152,6 +165,7 @@ struct Runtime {
   HandleSet<Event> events;
   HandleSet<Module> modules;
   HandleSet<Function> functions;
+  HandleSet<MemPool> pools;
   std::shared_mutex allocationsMutex;
   std::map<std::uint64_t, Allocation> allocations; ///< by base address
   std::atomic<std::uint64_t> nextId{1};
