@@ -42,7 +42,8 @@ void clearContext(Context *c) {
   {
     std::lock_guard lock(c->mutex);
     modules.assign(c->modules.begin(), c->modules.end());
-    streams.assign(c->streams.begin(), c->streams.end());
+    for (auto &[s, owner] : c->streams)
+      streams.push_back(s);
     events.assign(c->events.begin(), c->events.end());
   }
   for (Module *m : modules)

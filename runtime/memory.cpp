@@ -27,11 +27,6 @@ void insertAllocation(const Allocation &a) {
   rt->allocations[a.base] = a;
 }
 
-std::size_t availableHostMemory() {
-  long pages = sysconf(_SC_AVPHYS_PAGES);
-  return pages > 0 ? static_cast<std::size_t>(pages) * sysconf(_SC_PAGESIZE) : 0;
-}
-
 } // namespace
 
 Status AddressWindow::reserve(std::size_t bytes) {
@@ -311,8 +306,6 @@ CUresult cuMemGetInfo_v2(size_t *free, size_t *total) {
     std::lock_guard lock(d->memoryMutex);
     freeBytes = totalBytes - std::min(totalBytes, d->liveBytes);
   }
-  if (d->backend->hostVisible())
-    freeBytes = std::min(freeBytes, availableHostMemory());
   if (free != nullptr)
     *free = freeBytes;
   if (total != nullptr)

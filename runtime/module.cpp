@@ -6,6 +6,7 @@
 #include "runtime/runtime.h"
 #include "translate/ptx/ptx.h"
 #include "cuvirt_api.h"
+#include <cctype>
 #include <cstring>
 
 namespace cuvirt {
@@ -74,6 +75,20 @@ Status initialiseGlobals(Module *m) {
   return {};
 }
 
+/// The sm_NN of a PTX module's .target directive (fallback if absent).
+int ptxTarget(std::string_view ptx, int fallback) {
+  auto at = ptx.find(".target");
+  if (at == std::string_view::npos)
+    return fallback;
+  auto sm = ptx.find("sm_", at);
+  if (sm == std::string_view::npos || sm > ptx.find('\n', at))
+    return fallback;
+  int value = 0;
+  for (std::size_t i = sm + 3; i < ptx.size() && std::isdigit(static_cast<unsigned char>(ptx[i])); ++i)
+    value = value * 10 + (ptx[i] - '0');
+  return value != 0 ? value : fallback;
+}
+
 void freeGlobals(Module *m) {
   for (auto &[name, g] : m->globals)
     (void)freeDevice(g.address);
@@ -97,11 +112,13 @@ Expected<Module *> loadModule(Device *device, Context *owner, const image::Image
       return info.status();
     m->info = info.take();
     m->ptx = ptx->data;
+    m->codeArch = ptxTarget(ptx->data, arch);
   } else if (cubin != nullptr) {
     auto info = image::cubinInfo({reinterpret_cast<const std::uint8_t *>(cubin->data.data()), cubin->data.size()});
     if (!info)
       return info.status();
     m->info = info.take();
+    m->codeArch = cubin->arch;
   } else {
     return error(CUDA_ERROR_NO_BINARY_FOR_GPU, "the image holds neither PTX nor a cubin");
   }
@@ -321,8 +338,11 @@ Status functionAttribute(int *pi, CUfunction_attribute attrib, Function *f) {
     *pi = k.numRegs ? static_cast<int>(k.numRegs) : 32;
     return {};
   case CU_FUNC_ATTRIBUTE_PTX_VERSION:
+    *pi = f->module->codeArch;
+    return {};
   case CU_FUNC_ATTRIBUTE_BINARY_VERSION:
-    *pi = deviceArch(f->module->device);
+    // PTX is compiled for the device, as a GPU driver's JIT does.
+    *pi = f->module->ptx.empty() ? f->module->codeArch : deviceArch(f->module->device);
     return {};
   case CU_FUNC_ATTRIBUTE_CACHE_MODE_CA:
     *pi = 0;

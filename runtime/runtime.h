@@ -12,6 +12,7 @@
 #include <set>
 #include <shared_mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace cuvirt {
@@ -98,7 +99,9 @@ struct Context : ErrorSink {
   std::uint64_t id = 0;
   std::mutex mutex;
   Stream *legacy = nullptr;
-  std::set<Stream *> streams;
+  /// Shared ownership: a stream being synchronised by one thread may be
+  /// destroyed by another.
+  std::unordered_map<Stream *, std::shared_ptr<Stream>> streams;
   std::set<Event *> events;
   std::set<Module *> modules;
   MarkerPtr lastLegacyWork;
@@ -146,6 +149,7 @@ struct Module {
   bool isLibrary = false;
   ModuleInfo info;
   std::string ptx, cubin;
+  int codeArch = 0; ///< the virtual (PTX .target) or real (cubin) architecture
   std::map<std::string, std::unique_ptr<Function>, std::less<>> functions;
   struct Global {
     std::uint64_t address;

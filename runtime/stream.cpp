@@ -20,7 +20,7 @@ Stream *newStream(Context *c, Stream::Kind kind, unsigned flags, int priority) {
   s->queue = c->device->backend->createQueue(priority, c);
   {
     std::lock_guard lock(c->mutex);
-    c->streams.insert(s);
+    c->streams.emplace(s, std::shared_ptr<Stream>(s));
   }
   (*runtime())->streams.add(s);
   return s;
@@ -34,7 +34,7 @@ Stream *legacyStream(Context *c) {
     s->kind = Stream::Kind::Legacy;
     s->id = (*runtime())->nextId++;
     s->queue = c->device->backend->createQueue(0, c);
-    c->streams.insert(s);
+    c->streams.emplace(s, std::shared_ptr<Stream>(s));
     (*runtime())->streams.add(s);
     c->legacy = s;
   }
@@ -57,7 +57,7 @@ bool quiet(Stream *s) {
   Context *c = s->context;
   std::lock_guard lock(c->mutex);
   if (s->kind == Stream::Kind::Legacy) {
-    for (Stream *other : c->streams)
+    for (auto &[other, owner] : c->streams)
       if (other != s && other->blocking() && !other->queue->idle())
         return false;
     return true;
@@ -93,14 +93,14 @@ Status submitImpl(Stream *stream, const std::function<void(Queue &)> &enqueue) {
   Context *c = stream->context;
   std::lock_guard submitLock(stream->submitMutex);
   if (stream->kind == Stream::Kind::Legacy) {
-    std::vector<Stream *> others;
+    std::vector<std::shared_ptr<Stream>> others;
     {
       std::lock_guard lock(c->mutex);
-      for (Stream *s : c->streams)
+      for (auto &[s, owner] : c->streams)
         if (s != stream && s->blocking())
-          others.push_back(s);
+          others.push_back(owner);
     }
-    for (Stream *s : others)
+    for (auto &s : others)
       if (!s->queue->idle()) {
         auto m = std::make_shared<Marker>();
         s->queue->record(m);
@@ -155,27 +155,32 @@ Status synchronizeStream(Stream *stream) {
 }
 
 Status synchronizeContext(Context *context) {
-  std::vector<Stream *> streams;
+  std::vector<std::shared_ptr<Stream>> streams;
   {
     std::lock_guard lock(context->mutex);
-    streams.assign(context->streams.begin(), context->streams.end());
+    for (auto &[s, owner] : context->streams)
+      streams.push_back(owner);
   }
-  for (Stream *s : streams)
+  for (auto &s : streams)
     s->queue->synchronize();
   return context->stickyStatus();
 }
 
 void destroyStream(Stream *stream) {
   Context *c = stream->context;
-  stream->queue->synchronize(); // its work completes before it goes, as CUDA's does
   (*runtime())->streams.remove(stream);
+  std::shared_ptr<Stream> owner;
   {
     std::lock_guard lock(c->mutex);
-    c->streams.erase(stream);
+    auto it = c->streams.find(stream);
+    if (it == c->streams.end())
+      return;
+    owner = std::move(it->second);
+    c->streams.erase(it);
     if (c->legacy == stream)
       c->legacy = nullptr;
   }
-  delete stream;
+  owner->queue->synchronize(); // its work completes before it goes, as CUDA's does
 }
 
 namespace api {
