@@ -130,5 +130,12 @@ public:
 
 /// The embedded default: the host CPU as a CUDA device (translate/cpu).
 std::unique_ptr<Backend> makeCpuBackend();
+/// Devices served by cuvirtd servers (remote/client), from CUVIRT_REMOTE.
+std::unique_ptr<Backend> makeRemoteBackend();
+
+/// The backends CUVIRT_BACKEND asks for, in device order (default: cpu).
+std::vector<std::string> backendNames();
+/// A backend by name, or nullptr (with a logged reason).
+std::unique_ptr<Backend> makeBackend(const std::string &name);
 
 } // namespace cuvirt

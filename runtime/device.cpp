@@ -19,7 +19,15 @@ Status g_initStatus = CUDA_ERROR_NOT_INITIALIZED;
 
 Status initialize() {
   auto *rt = new Runtime; // never freed, see Runtime
-  std::vector<std::unique_ptr<BackendDevice>> found = makeCpuBackend()->devices();
+  std::vector<std::unique_ptr<BackendDevice>> found;
+  for (const std::string &name : backendNames()) {
+    auto backend = makeBackend(name);
+    if (!backend)
+      continue;
+    for (auto &d : backend->devices())
+      found.push_back(std::move(d));
+    rt->backends.push_back(std::move(backend));
+  }
   for (auto &bd : found) {
     auto dev = std::make_unique<Device>();
     dev->ordinal = static_cast<int>(rt->devices.size());

@@ -163,6 +163,7 @@ struct Module {
 /// Process-wide state. Never destroyed: cudart tears down from atexit
 /// handlers and must still find a working driver.
 struct Runtime {
+  std::vector<std::unique_ptr<Backend>> backends;
   std::vector<std::unique_ptr<Device>> devices;
   HandleSet<Context> contexts;
   HandleSet<Stream> streams;
