@@ -91,9 +91,9 @@ Status launch(const void *fn, const LaunchShape &shape, CUstream hStream, void *
     return s.status();
   if (Status sticky = (*s)->context->stickyStatus(); !sticky.ok())
     return sticky;
-  if ((*f)->module->device != (*s)->context->device)
-    return error(CUDA_ERROR_INVALID_HANDLE, "launch of {}: the kernel was loaded for another device",
-                 (*f)->info->name);
+  f = functionOnDevice(*f, (*s)->context->device);
+  if (!f)
+    return f.status();
   CUVIRT_TRY(validate(**f, shape));
   LaunchOp op;
   CUVIRT_TRY(packParams(*(*f)->info, kernelParams, extra, op.params));

@@ -156,8 +156,63 @@ Expected<Module *> loadModule(Device *device, Context *owner, const image::Image
   return raw;
 }
 
+namespace {
+std::mutex g_instancesMutex;
+
+Expected<Module *> instanceOn(Module *library, Device *device) {
+  Module *root = library->root != nullptr ? library->root : library;
+  if (root->device == device)
+    return root;
+  std::lock_guard lock(g_instancesMutex);
+  if (auto it = root->instances.find(device); it != root->instances.end())
+    return it->second;
+  image::Image img;
+  auto add = [&](image::EntryKind kind, const std::string &data) {
+    image::Entry e;
+    e.kind = kind;
+    e.arch = root->codeArch;
+    e.data = data;
+    img.entries.push_back(std::move(e));
+  };
+  if (!root->ptx.empty())
+    add(image::EntryKind::Ptx, root->ptx);
+  if (!root->cubin.empty())
+    add(image::EntryKind::Cubin, root->cubin);
+  std::string log;
+  auto m = loadModule(device, nullptr, img, true, log);
+  if (!m)
+    return m.status();
+  (*m)->root = root;
+  root->instances[device] = *m;
+  return *m;
+}
+} // namespace
+
+Expected<Function *> functionOnDevice(Function *f, Device *device) {
+  if (f->module->device == device)
+    return f;
+  if (!f->module->isLibrary)
+    return error(CUDA_ERROR_INVALID_HANDLE, "function {} was loaded in a context of another device", f->info->name);
+  auto m = instanceOn(f->module, device);
+  if (!m)
+    return m.status();
+  auto it = (*m)->functions.find(f->info->name);
+  if (it == (*m)->functions.end())
+    return error(CUDA_ERROR_NOT_FOUND, "kernel {} is missing on device {}", f->info->name, device->ordinal);
+  return it->second.get();
+}
+
 void destroyModule(Module *m) {
   auto *rt = *runtime();
+  {
+    std::map<Device *, Module *> instances;
+    {
+      std::lock_guard lock(g_instancesMutex);
+      instances.swap(m->instances);
+    }
+    for (auto &[device, instance] : instances)
+      destroyModule(instance);
+  }
   rt->modules.remove(m);
   for (auto &[name, f] : m->functions)
     rt->functions.remove(f.get());
@@ -278,6 +333,12 @@ Status getGlobal(CUdeviceptr *dptr, size_t *bytes, const void *handle, const cha
   auto m = checkModule(handle);
   if (!m)
     return m.status();
+  // A library's variables live on the device of the current context.
+  if (Context *c = currentContext(); c != nullptr && (*m)->isLibrary) {
+    m = instanceOn(*m, c->device);
+    if (!m)
+      return m.status();
+  }
   auto it = (*m)->globals.find(std::string_view(name));
   if (it == (*m)->globals.end())
     return error(CUDA_ERROR_NOT_FOUND, "no module variable named {}", name);

@@ -158,6 +158,10 @@ struct Module {
   std::map<std::string, Global, std::less<>> globals;
   std::mutex backendMutex;
   std::unique_ptr<BackendModule> backend;
+  /// Libraries are context-independent: a library handle is the instance on
+  /// the device it was loaded for; other devices get theirs on first use.
+  Module *root = nullptr; ///< the library this is an instance of (null: itself)
+  std::map<Device *, Module *> instances;
 };
 
 /// Process-wide state. Never destroyed: cudart tears down from atexit
@@ -222,6 +226,9 @@ Status synchronizeContext(Context *context);
 void destroyModule(Module *module);
 /// A CUfunction or a CUkernel (cudart passes kernels as functions).
 Expected<Function *> checkFunction(const void *handle);
+/// The function as loaded on `device`: a library's kernel is instantiated
+/// per device on first use.
+Expected<Function *> functionOnDevice(Function *f, Device *device);
 
 } // namespace cuvirt
 
