@@ -210,11 +210,8 @@ template <class T> void append(std::vector<std::uint8_t> &buf, T value) {
 CUresult integrityCheck(std::uint32_t version, std::uint64_t unixSeconds, std::uint64_t out[2]) {
   if (out == nullptr)
     return CUDA_ERROR_INVALID_VALUE;
-  if (version % 10 < 2) {
-    out[0] = version % 10 == 0 ? 0x3341181C03CB675CULL : 0x1841181C03CB675CULL;
-    out[1] = 0x8ED383AA1F4CD1E8ULL;
+  if (integrityConstant(version, out))
     return CUDA_SUCCESS;
-  }
   auto digest = integrityDigest(version, unixSeconds, static_cast<std::uint32_t>(getpid()),
                                 static_cast<std::uint32_t>(pthread_self()));
   std::memcpy(out, digest.data(), 16);
@@ -243,37 +240,61 @@ const void *exportTable(const CUuuid &id) {
   return nullptr;
 }
 
-Md2Digest integrityDigest(std::uint32_t version, std::uint64_t unixSeconds, std::uint32_t pid,
-                          std::uint32_t thread) {
+Md2Digest integrityDigest(const IntegrityInputs &in) {
   static constexpr std::uint8_t kKey[16] = {0x14, 0x6a, 0xdd, 0xae, 0x53, 0xa9, 0xa7, 0x52,
                                             0xaa, 0x08, 0x41, 0x36, 0x0b, 0xf5, 0x5a, 0x9f};
+  std::vector<std::uint8_t> msg;
+  append<std::uint32_t>(msg, in.driverVersion);
+  append<std::uint32_t>(msg, in.version);
+  append<std::uint32_t>(msg, in.pid);
+  append<std::uint32_t>(msg, in.thread);
+  append<std::uint64_t>(msg, in.cudartInterfaceTable);
+  append<std::uint64_t>(msg, in.integrityTable);
+  append<std::uint64_t>(msg, in.integritySlot);
+  append<std::uint64_t>(msg, in.unixSeconds);
+  for (const auto &d : in.devices) {
+    const auto *uuid = reinterpret_cast<const std::uint8_t *>(d.uuid.bytes);
+    msg.insert(msg.end(), uuid, uuid + 16);
+    append<std::int32_t>(msg, d.pciDomain);
+    append<std::int32_t>(msg, d.pciBus);
+    append<std::int32_t>(msg, d.pciDevice);
+  }
+  return hmacMd2(std::span<const std::uint8_t, 16>(kKey), msg);
+}
+
+Md2Digest integrityDigest(std::uint32_t version, std::uint64_t unixSeconds, std::uint32_t pid,
+                          std::uint32_t thread) {
+  IntegrityInputs in;
   int driverVersion = 0;
   (void)api::cuDriverGetVersion(&driverVersion);
-  std::vector<std::uint8_t> msg;
-  append<std::uint32_t>(msg, static_cast<std::uint32_t>(driverVersion));
-  append<std::uint32_t>(msg, version);
-  append<std::uint32_t>(msg, pid);
-  append<std::uint32_t>(msg, thread);
-  append<std::uint64_t>(msg, reinterpret_cast<std::uint64_t>(exportTable(kCudartInterfaceId)));
-  append<std::uint64_t>(msg, reinterpret_cast<std::uint64_t>(exportTable(kIntegrityCheckId)));
-  append<std::uint64_t>(msg, reinterpret_cast<std::uint64_t>(g_integrityCheck[1]));
-  append<std::uint64_t>(msg, unixSeconds);
+  in.driverVersion = static_cast<std::uint32_t>(driverVersion);
+  in.version = version;
+  in.pid = pid;
+  in.thread = thread;
+  in.cudartInterfaceTable = reinterpret_cast<std::uint64_t>(exportTable(kCudartInterfaceId));
+  in.integrityTable = reinterpret_cast<std::uint64_t>(exportTable(kIntegrityCheckId));
+  in.integritySlot = reinterpret_cast<std::uint64_t>(g_integrityCheck[1]);
+  in.unixSeconds = unixSeconds;
   int count = 0;
   if (api::cuDeviceGetCount(&count) != CUDA_SUCCESS)
     count = 0;
   for (int d = 0; d < count; ++d) {
-    CUuuid uuid{};
-    int domain = 0, bus = 0, device = 0;
-    (void)api::cuDeviceGetUuid(&uuid, d);
-    (void)api::cuDeviceGetAttribute(&domain, CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID, d);
-    (void)api::cuDeviceGetAttribute(&bus, CU_DEVICE_ATTRIBUTE_PCI_BUS_ID, d);
-    (void)api::cuDeviceGetAttribute(&device, CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID, d);
-    msg.insert(msg.end(), reinterpret_cast<std::uint8_t *>(uuid.bytes), reinterpret_cast<std::uint8_t *>(uuid.bytes) + 16);
-    append<std::int32_t>(msg, domain);
-    append<std::int32_t>(msg, bus);
-    append<std::int32_t>(msg, device);
+    IntegrityInputs::DeviceId id{};
+    (void)api::cuDeviceGetUuid(&id.uuid, d);
+    (void)api::cuDeviceGetAttribute(&id.pciDomain, CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID, d);
+    (void)api::cuDeviceGetAttribute(&id.pciBus, CU_DEVICE_ATTRIBUTE_PCI_BUS_ID, d);
+    (void)api::cuDeviceGetAttribute(&id.pciDevice, CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID, d);
+    in.devices.push_back(id);
   }
-  return hmacMd2(std::span<const std::uint8_t, 16>(kKey), msg);
+  return integrityDigest(in);
+}
+
+bool integrityConstant(std::uint32_t version, std::uint64_t out[2]) {
+  if (version % 10 >= 2)
+    return false;
+  out[0] = version % 10 == 0 ? 0x3341181C03CB675CULL : 0x1841181C03CB675CULL;
+  out[1] = 0x8ED383AA1F4CD1E8ULL;
+  return true;
 }
 
 void forgetContextStorage(const void *context) {

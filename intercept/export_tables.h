@@ -3,6 +3,7 @@
 #include "intercept/md2.h"
 #include "runtime/cuda_internal.h"
 #include <cstdint>
+#include <vector>
 
 namespace cuvirt {
 
@@ -17,10 +18,25 @@ inline constexpr CUuuid kIntegrityCheckId = {{'\xd4', '\x08', '\x20', '\x55', '\
 /// The table for a UUID, or nullptr.
 const void *exportTable(const CUuuid &id);
 
-/// INTEGRITY_CHECK slot 1's answer for v % 10 >= 2 (cudart-contract.md):
-/// HMAC-MD2 over the driver version, v, pid, thread, the table addresses,
-/// the slot's function pointer, the time and every device's identity.
+/// What INTEGRITY_CHECK slot 1 hashes for v % 10 >= 2 (cudart-contract.md).
+struct IntegrityInputs {
+  std::uint32_t driverVersion = 0, version = 0, pid = 0, thread = 0;
+  std::uint64_t cudartInterfaceTable = 0, integrityTable = 0, integritySlot = 0, unixSeconds = 0;
+  struct DeviceId {
+    CUuuid uuid;
+    std::int32_t pciDomain, pciBus, pciDevice;
+  };
+  std::vector<DeviceId> devices;
+};
+
+/// HMAC-MD2 over the inputs, with cudart's fixed key.
+Md2Digest integrityDigest(const IntegrityInputs &in);
+
+/// The same, for this driver's own tables and devices.
 Md2Digest integrityDigest(std::uint32_t version, std::uint64_t unixSeconds, std::uint32_t pid, std::uint32_t thread);
+
+/// The fixed answers for v % 10 == 0 and 1; false for the others.
+bool integrityConstant(std::uint32_t version, std::uint64_t out[2]);
 
 /// Drops cudart's context-local values of a destroyed or reset context.
 void forgetContextStorage(const void *context);

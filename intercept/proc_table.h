@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <optional>
 #include <string_view>
+#include <type_traits>
 
 namespace cuvirt {
 
@@ -25,9 +26,26 @@ struct ProcResult {
   ApiId id;
 };
 
+/// The first of Ids whose function type is exactly Pfn (the toolkit's
+/// typedef for that name and version), chosen by the compiler.
+template <class Pfn, ApiId... Ids> constexpr ApiId pick() {
+  constexpr bool ok[] = {std::is_same_v<Pfn, typename ApiTraits<Ids>::Fn>...};
+  constexpr ApiId ids[] = {Ids...};
+  for (std::size_t i = 0; i < sizeof...(Ids); ++i)
+    if (ok[i])
+      return ids[i];
+  return ApiId(~0u);
+}
+template <ApiId Id> constexpr ApiId matched() {
+  static_assert(Id != ApiId(~0u), "a PFN typedef matches no exported symbol");
+  return Id;
+}
+
 /// Resolves a lookup the way NVIDIA's driver does: the newest ABI of `name`
 /// not newer than `version`; the per-thread-default-stream variant if asked
 /// for and one exists.
 ProcResult lookupProc(std::string_view name, int version, bool perThread);
+/// The same, as the index of the entry in kProcTable.
+bool procIndex(std::string_view name, int version, bool perThread, std::size_t *index);
 
 } // namespace cuvirt

@@ -30,7 +30,21 @@ class ErrorSink {
 public:
   virtual ~ErrorSink() = default;
   virtual void asyncError(CUresult code, const std::string &message) = 0;
+  /// Where the work ran, for tools that show execution (cuvirt-trace):
+  /// called after a kernel, copy or fill finished, if anyone listens.
+  virtual void executed(const char *kind, const std::string &name, Marker::Clock::time_point start,
+                        Marker::Clock::time_point end) {
+    (void)kind, (void)name, (void)start, (void)end;
+  }
+  [[nodiscard]] virtual bool wantsExecutionSpans() const { return false; }
 };
+
+/// A listener for execution spans of every stream (stream id, kind, name,
+/// start, end); set by the tracer.
+using SpanHook = void (*)(std::uint64_t stream, const char *kind, const std::string &name,
+                          Marker::Clock::time_point start, Marker::Clock::time_point end);
+void setSpanHook(SpanHook hook);
+SpanHook spanHook();
 
 /// A strided 3-D copy; 1-D and 2-D copies are special cases. Addresses are
 /// device addresses or host pointers, as the *Host flags say.

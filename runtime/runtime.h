@@ -114,7 +114,7 @@ struct Context : ErrorSink {
   [[nodiscard]] Status stickyStatus() const;
 };
 
-struct Stream {
+struct Stream : ErrorSink {
   enum class Kind { Legacy, PerThread, User };
   Context *context = nullptr;
   std::unique_ptr<Queue> queue;
@@ -124,6 +124,12 @@ struct Stream {
   std::uint64_t id = 0;
   std::mutex submitMutex;
   [[nodiscard]] bool blocking() const { return (flags & CU_STREAM_NON_BLOCKING) == 0; }
+  // A stream reports its queue's failures to its context, and its spans to
+  // whoever listens.
+  void asyncError(CUresult code, const std::string &message) override { context->asyncError(code, message); }
+  void executed(const char *kind, const std::string &name, Marker::Clock::time_point start,
+                Marker::Clock::time_point end) override;
+  [[nodiscard]] bool wantsExecutionSpans() const override { return spanHook() != nullptr; }
 };
 
 struct Event {

@@ -9,6 +9,7 @@ namespace cuvirt {
 namespace {
 
 thread_local std::unordered_map<Context *, Stream *> t_perThread;
+std::atomic<SpanHook> g_spanHook{nullptr};
 
 Stream *newStream(Context *c, Stream::Kind kind, unsigned flags, int priority) {
   auto *s = new Stream;
@@ -17,7 +18,7 @@ Stream *newStream(Context *c, Stream::Kind kind, unsigned flags, int priority) {
   s->flags = flags;
   s->priority = priority;
   s->id = (*runtime())->nextId++;
-  s->queue = c->device->backend->createQueue(priority, c);
+  s->queue = c->device->backend->createQueue(priority, s);
   {
     std::lock_guard lock(c->mutex);
     c->streams.emplace(s, std::shared_ptr<Stream>(s));
@@ -33,7 +34,7 @@ Stream *legacyStream(Context *c) {
     s->context = c;
     s->kind = Stream::Kind::Legacy;
     s->id = (*runtime())->nextId++;
-    s->queue = c->device->backend->createQueue(0, c);
+    s->queue = c->device->backend->createQueue(0, s);
     c->streams.emplace(s, std::shared_ptr<Stream>(s));
     (*runtime())->streams.add(s);
     c->legacy = s;
@@ -66,6 +67,15 @@ bool quiet(Stream *s) {
 }
 
 } // namespace
+
+void setSpanHook(SpanHook hook) { g_spanHook = hook; }
+SpanHook spanHook() { return g_spanHook.load(std::memory_order_relaxed); }
+
+void Stream::executed(const char *kind, const std::string &name, Marker::Clock::time_point start,
+                      Marker::Clock::time_point end) {
+  if (SpanHook hook = spanHook())
+    hook(id, kind, name, start, end);
+}
 
 Expected<Stream *> resolveStream(CUstream handle) {
   auto rt = runtime();

@@ -62,6 +62,53 @@ def parse_functions(text):
     return funcs
 
 
+def parse_enums(text):
+    """Every `typedef enum {...} Name;` with its enumerators' values, first
+    name per value (aliases dropped). Values that are not plain numbers,
+    references to earlier enumerators or implicit increments are skipped."""
+    result, seen_types = [], set()
+    for m in re.finditer(r"typedef\s+enum\s+\w*\s*\{(.*?)\}\s*(\w+)\s*;", text, re.S):
+        body, name = m.group(1), m.group(2)
+        if name in seen_types:
+            continue
+        seen_types.add(name)
+        known, values, used, nxt = {}, [], set(), 0
+        for item in body.split(","):
+            item = item.strip()
+            if not item:
+                continue
+            mm = re.fullmatch(r"(\w+)\s*(?:=\s*(.+))?", item, re.S)
+            if not mm:
+                nxt = None
+                continue
+            enumerator, expr = mm.group(1), mm.group(2)
+            if expr is None:
+                value = nxt
+            else:
+                expr = expr.strip()
+                value = None
+                em = re.fullmatch(r"\(?\s*(-?(?:0x[0-9a-fA-F]+|\d+))[uUlL]*\s*\)?", expr)
+                if em:
+                    value = int(em.group(1), 0)
+                elif expr in known:
+                    value = known[expr]
+                else:
+                    sm = re.fullmatch(r"\(?\s*(0x[0-9a-fA-F]+|\d+)[uUlL]*\s*<<\s*(\d+)\s*\)?", expr)
+                    if sm:
+                        value = int(sm.group(1), 0) << int(sm.group(2))
+            if value is None:
+                nxt = None
+                continue
+            known[enumerator] = value
+            nxt = value + 1
+            if value not in used:
+                used.add(value)
+                values.append((enumerator, value))
+        if values:
+            result.append((name, values))
+    return result
+
+
 def parse_pfns(text):
     pfns = []
     for m in re.finditer(r"typedef\s+CUresult\s*\(\s*\*\s*PFN_(\w+)\s*\)", text):
@@ -126,8 +173,10 @@ def main():
         f.write("} // namespace api\n\n")
         f.write("template <ApiId Id> struct ApiTraits;\n")
         for n in names:
+            arg_names = ", ".join(f"\"{a}\"" for _, a in funcs[n]) or "nullptr"
             f.write(f"template <> struct ApiTraits<ApiId::{n}> {{ using Fn = decltype(&api::{n}); "
-                    f"static constexpr const char *name = \"{n}\"; }};\n")
+                    f"static constexpr const char *name = \"{n}\"; "
+                    f"static constexpr const char *args[] = {{{arg_names}}}; }};\n")
         f.write("\n/// X-macro over the API: X(symbol, (params), (args)).\n#define CUVIRT_FOR_EACH_API(X) \\\n")
         for n in names:
             f.write(f"  X({n}, ({plist(n)}), ({alist(n)})) \\\n")
@@ -196,6 +245,25 @@ def main():
             f.write(f"  case {value}:\n    return \"{name}\";\n")
         f.write("  default:\n    return nullptr;\n  }\n}\n} // namespace cuvirt\n")
 
+    # Enumerator names of every enum in cuda.h, for the tracer's printers.
+    enums = parse_enums(decl_text)
+    with open(f"{out}/enum_names.h", "w") as f:
+        f.write(HEADER)
+        f.write("#pragma once\n#include \"runtime/cuda_internal.h\"\n\nnamespace cuvirt {\n")
+        f.write("/// The enumerator's name, or nullptr for a value with none.\n")
+        for name, _ in enums:
+            f.write(f"const char *enumName({name} value);\n")
+        f.write("} // namespace cuvirt\n")
+    with open(f"{out}/enum_names.cpp", "w") as f:
+        f.write(HEADER)
+        f.write("#include \"enum_names.h\"\n\nnamespace cuvirt {\n")
+        for name, values in enums:
+            f.write(f"const char *enumName({name} value) {{\n  switch (static_cast<long long>(value)) {{\n")
+            for enumerator, value in values:
+                f.write(f"  case {value}LL:\n    return \"{enumerator}\";\n")
+            f.write("  default:\n    return nullptr;\n  }\n}\n")
+        f.write("} // namespace cuvirt\n")
+
     # cuGetProcAddress: (name, version, per-thread?) -> symbol. The symbol is
     # chosen in C++ by exact type identity with the toolkit's PFN typedef.
     by_name = {}
@@ -211,25 +279,37 @@ def main():
                 continue
             rows.append((name, ver, 1 if suffix else 0, full, cands))
     rows.sort(key=lambda r: (r[0], r[2], r[1]))
+    # The proc-address entries, as X-macro lines P(index, name, version,
+    # perThread, pfn, candidate ids...) for proc_table.cpp and the tracer.
+    with open(f"{out}/proc_entries.inc", "w") as f:
+        f.write(HEADER)
+        for i, (name, ver, ptds, full, cands) in enumerate(rows):
+            ids = ", ".join(f"ApiId::{c}" for c in cands)
+            f.write(f"P({i}, \"{name}\", {ver}, {ptds}, {full}, {ids})\n")
+
+    # The trace layer's wrappers: one per exported symbol, one per
+    # cuGetProcAddress entry (so a call shows the name@version asked for).
+    with open(f"{out}/api_trace.cpp", "w") as f:
+        f.write(HEADER)
+        f.write("#include \"cuvirt_api.h\"\n#include \"intercept/proc_table.h\"\n"
+                "#include \"intercept/trace/traced.h\"\n#include <cudaTypedefs.h>\n#include <cudaProfilerTypedefs.h>\n\n"
+                "namespace cuvirt::trace {\n\n")
+        f.write("extern const AnyFn kTraceWrappers[kApiCount] = {\n")
+        for n in names:
+            f.write(f"    symbolWrapper<ApiId::{n}>(),\n")
+        f.write("};\n\n")
+        f.write("#define P(i, name, ver, ptds, pfn, ...) procWrapper<i, matched<pick<PFN_##pfn, __VA_ARGS__>()>()>(),\n")
+        f.write("extern const AnyFn kTraceProcWrappers[] = {\n#include \"proc_entries.inc\"\n};\n#undef P\n")
+        f.write(f"static_assert(sizeof(kTraceProcWrappers) / sizeof(AnyFn) == {len(rows)});\n")
+        f.write(f"extern const unsigned kTraceProcCount = {len(rows)};\n")
+        f.write("} // namespace cuvirt::trace\n")
+
     with open(f"{out}/proc_table.cpp", "w") as f:
         f.write(HEADER)
         f.write("#include \"cuvirt_api.h\"\n#include \"intercept/proc_table.h\"\n#include <cudaTypedefs.h>\n"
                 "#include <cudaProfilerTypedefs.h>\n\nnamespace cuvirt {\n\n")
-        f.write("namespace {\ntemplate <class Pfn, ApiId... Ids> constexpr ApiId pick() {\n"
-                "  constexpr bool ok[] = {std::is_same_v<Pfn, typename ApiTraits<Ids>::Fn>...};\n"
-                "  constexpr ApiId ids[] = {Ids...};\n"
-                "  for (std::size_t i = 0; i < sizeof...(Ids); ++i)\n"
-                "    if (ok[i]) return ids[i];\n"
-                "  return ApiId(~0u);\n}\n"
-                "template <ApiId Id> constexpr ApiId matched() {\n"
-                "  static_assert(Id != ApiId(~0u), \"a PFN typedef matches no exported symbol\");\n"
-                "  return Id;\n}\n} // namespace\n\n")
-        f.write("#define P(name, ver, ptds, pfn, ...) {name, ver, ptds, matched<pick<PFN_##pfn, __VA_ARGS__>()>()}\n")
-        f.write("extern const ProcEntry kProcTable[] = {\n")
-        for name, ver, ptds, full, cands in rows:
-            ids = ", ".join(f"ApiId::{c}" for c in cands)
-            f.write(f"    P(\"{name}\", {ver}, {ptds}, {full}, {ids}),\n")
-        f.write("};\n#undef P\n")
+        f.write("#define P(i, name, ver, ptds, pfn, ...) {name, ver, ptds, matched<pick<PFN_##pfn, __VA_ARGS__>()>()},\n")
+        f.write("extern const ProcEntry kProcTable[] = {\n#include \"proc_entries.inc\"\n};\n#undef P\n")
         f.write("extern const std::size_t kProcTableSize = sizeof(kProcTable) / sizeof(kProcTable[0]);\n")
         f.write("} // namespace cuvirt\n")
     print(f"gen_api: {len(names)} entry points, {len(rows)} proc-address entries")

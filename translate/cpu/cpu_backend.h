@@ -54,6 +54,7 @@ public:
 
 private:
   void push(std::function<void()> task);
+  template <class F> void timed(const char *kind, const std::string &name, F &&work);
   static void *threadMain(void *self);
   void run();
 

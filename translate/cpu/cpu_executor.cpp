@@ -76,13 +76,16 @@ tbb::global_control &stackControl() {
 }
 
 std::uint8_t *sharedBuffer(std::size_t bytes) {
-  thread_local std::unique_ptr<std::uint8_t[]> buffer;
+  // Plain pointers: no thread-exit destructor (the buffer lives as long as
+  // its thread, which is as long as the pool).
+  thread_local std::uint8_t *buffer = nullptr;
   thread_local std::size_t capacity = 0;
   if (capacity < bytes) {
+    ::operator delete[](buffer, std::align_val_t(64));
     capacity = std::max<std::size_t>(bytes, 64 * 1024);
-    buffer.reset(new (std::align_val_t(64)) std::uint8_t[capacity]);
+    buffer = static_cast<std::uint8_t *>(::operator new[](capacity, std::align_val_t(64)));
   }
-  return buffer.get();
+  return buffer;
 }
 
 /// Runs blocks [begin, end) of the grid on this thread.

@@ -59,18 +59,36 @@ void CpuQueue::push(std::function<void()> task) {
   workCv_.notify_one();
 }
 
+namespace {
+const char *copyKind(const CopyOp &op) {
+  return op.srcHost && !op.dstHost ? "HtoD" : !op.srcHost && op.dstHost ? "DtoH" : op.srcHost ? "HtoH" : "DtoD";
+}
+} // namespace
+
+/// Runs `work`, telling the listener how long it took if it wants to know.
+template <class F> void CpuQueue::timed(const char *kind, const std::string &name, F &&work) {
+  if (errors_ == nullptr || !errors_->wantsExecutionSpans()) {
+    work();
+    return;
+  }
+  auto start = Marker::Clock::now();
+  work();
+  errors_->executed(kind, name, start, Marker::Clock::now());
+}
+
 void CpuQueue::copy(const CopyOp &op) {
-  push([op] { copyNow(op); });
+  push([this, op] { timed("memcpy", copyKind(op), [&] { copyNow(op); }); });
 }
 
 void CpuQueue::fill(const FillOp &op) {
-  push([op] { fillNow(op); });
+  push([this, op] { timed("memset", "memset", [&] { fillNow(op); }); });
 }
 
 void CpuQueue::launch(LaunchOp op) {
   auto shared = std::make_shared<LaunchOp>(std::move(op));
   push([this, shared] {
-    Status s = runGrid(*shared);
+    Status s;
+    timed("kernel", shared->name, [&] { s = runGrid(*shared); });
     if (!s.ok() && errors_ != nullptr)
       errors_->asyncError(s.code(), lastErrorMessage());
   });
