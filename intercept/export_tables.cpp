@@ -29,6 +29,11 @@ template <int Table, int Index> CUresult unexpectedSlot() {
   return CUDA_ERROR_NOT_SUPPORTED;
 }
 
+/// Tool-support slots cudart calls when it believes a tool may be attached
+/// (seen under cuvirt-trace): with no tool to notify, they succeed and do
+/// nothing, as a driver without tools does.
+CUresult noToolAttached() { return CUDA_SUCCESS; }
+
 // --- CUDART_INTERFACE -------------------------------------------------------
 
 CUresult primaryContextFor(CUcontext *out, CUdevice dev) {
@@ -104,10 +109,10 @@ void hookBuffer2(void **buffer, std::size_t *size) {
 
 Slot g_toolsHooks[] = {
     reinterpret_cast<Slot>(std::uintptr_t(8 * sizeof(Slot))),
-    reinterpret_cast<Slot>(&unexpectedSlot<2, 1>),
+    reinterpret_cast<Slot>(&noToolAttached),
     reinterpret_cast<Slot>(&hookBuffer1),
     reinterpret_cast<Slot>(&unexpectedSlot<2, 3>),
-    reinterpret_cast<Slot>(&unexpectedSlot<2, 4>),
+    reinterpret_cast<Slot>(&noToolAttached),
     reinterpret_cast<Slot>(&unexpectedSlot<2, 5>),
     reinterpret_cast<Slot>(&hookBuffer2),
     reinterpret_cast<Slot>(&unexpectedSlot<2, 7>),
@@ -118,7 +123,7 @@ Slot g_toolsHooks[] = {
 Slot g_toolsTls[] = {
     reinterpret_cast<Slot>(std::uintptr_t(4 * sizeof(Slot))),
     reinterpret_cast<Slot>(&unexpectedSlot<3, 1>),
-    reinterpret_cast<Slot>(&unexpectedSlot<3, 2>),
+    reinterpret_cast<Slot>(&noToolAttached),
     reinterpret_cast<Slot>(&unexpectedSlot<3, 3>),
 };
 

@@ -15,8 +15,9 @@ enum class EntryKind { Ptx, Cubin };
 
 struct Entry {
   EntryKind kind = EntryKind::Ptx;
-  int arch = 0;      ///< 75 for sm_75 / compute_75
-  std::string data;  ///< decompressed payload: PTX text (no trailing NUL) or ELF bytes
+  int arch = 0;            ///< 75 for sm_75 / compute_75
+  std::uint64_t flags = 0; ///< fatbin entry flags as stored (0 for a bare PTX or cubin image)
+  std::string data;        ///< decompressed payload: PTX text (no trailing NUL) or ELF bytes
 };
 
 struct Image {
@@ -26,7 +27,7 @@ struct Image {
 /// Parses a bounded buffer of any of the four forms. A truncated or corrupt
 /// buffer gives CUDA_ERROR_INVALID_IMAGE with a message; never reads outside
 /// `bytes`. (A fatbin wrapper holds a pointer, which is followed through
-/// copyFromMemory's safe reads.)
+/// safeCopy's fault-safe reads.)
 Expected<Image> parse(std::span<const std::uint8_t> bytes);
 
 /// Parses an image the driver got as a bare pointer with no size
@@ -36,6 +37,7 @@ Expected<Image> parse(std::span<const std::uint8_t> bytes);
 Expected<Image> parseFromMemory(const void *image);
 
 /// Reads a whole file and parses it (cuModuleLoad, cuLibraryLoadFromFile).
+/// Besides the four forms, a host executable's `.nv_fatbin` section is read.
 Expected<Image> parseFile(const std::string &path);
 
 /// Kernels (with parameter layouts from .nv.info) and global variables (with

@@ -487,11 +487,22 @@ struct WrappedTable {
   const char *name;
   const void *const *original = nullptr;
   std::vector<void *> slots;
+  /// Where the copy lives: inside this library, as the original table did.
+  /// cudart notices tables outside the driver's image (it then calls tool
+  /// hooks a plain driver never sees called).
+  void **storage = nullptr;
 };
 
+constexpr int kMaxTableSlots = 160;
+void *g_tableStorage[6][kMaxTableSlots];
+
 struct Tables {
-  WrappedTable cudart{"CUDART_INTERFACE"}, hooks{"TOOLS_RUNTIME_CALLBACK_HOOKS"}, tls{"TOOLS_TLS"},
-      cls{"CONTEXT_LOCAL_STORAGE"}, checks{"CONTEXT_CHECKS"}, integrity{"INTEGRITY_CHECK"};
+  WrappedTable cudart{"CUDART_INTERFACE", nullptr, {}, g_tableStorage[0]},
+      hooks{"TOOLS_RUNTIME_CALLBACK_HOOKS", nullptr, {}, g_tableStorage[1]},
+      tls{"TOOLS_TLS", nullptr, {}, g_tableStorage[2]},
+      cls{"CONTEXT_LOCAL_STORAGE", nullptr, {}, g_tableStorage[3]},
+      checks{"CONTEXT_CHECKS", nullptr, {}, g_tableStorage[4]},
+      integrity{"INTEGRITY_CHECK", nullptr, {}, g_tableStorage[5]};
 };
 Tables &tables() {
   static auto *t = new Tables;
@@ -582,9 +593,9 @@ CUresult integritySlot(std::uint32_t version, std::uint64_t seconds, std::uint64
     in.version = version;
     in.pid = static_cast<std::uint32_t>(getpid());
     in.thread = static_cast<std::uint32_t>(pthread_self());
-    in.cudartInterfaceTable = reinterpret_cast<std::uint64_t>(g_cudart.slots.data());
-    in.integrityTable = reinterpret_cast<std::uint64_t>(g_integrity.slots.data());
-    in.integritySlot = reinterpret_cast<std::uint64_t>(g_integrity.slots[1]);
+    in.cudartInterfaceTable = reinterpret_cast<std::uint64_t>(g_cudart.storage);
+    in.integrityTable = reinterpret_cast<std::uint64_t>(g_integrity.storage);
+    in.integritySlot = reinterpret_cast<std::uint64_t>(g_integrity.storage[1]);
     in.unixSeconds = seconds;
     auto getAttr = reinterpret_cast<CUresult (*)(int *, CUdevice_attribute, CUdevice)>(call(ApiId::cuDeviceGetAttribute));
     auto getUuid = reinterpret_cast<CUresult (*)(CUuuid *, CUdevice)>(call(ApiId::cuDeviceGetUuid));
@@ -609,15 +620,21 @@ const void *wrapTable(WrappedTable &t, const void *table, int slots,
   static std::mutex mutex;
   std::lock_guard lock(mutex);
   if (t.original == table && !t.slots.empty())
-    return t.slots.data();
+    return t.storage;
   t.original = static_cast<const void *const *>(table);
-  t.slots.clear();
-  for (int i = 0; i < slots; ++i)
-    t.slots.push_back(const_cast<void *>(t.original[i]));
+  // cudart reads past the slots it calls (flags after a table tell it
+  // whether tools are attached), so the copy carries what follows the
+  // original too, read without risking a fault.
+  const int kTrailing = std::min(64, kMaxTableSlots - slots);
+  t.slots.assign(static_cast<std::size_t>(slots + kTrailing), nullptr);
+  for (int i = 0; i < slots + kTrailing; ++i)
+    if (!image::safeCopy(&t.slots[i], t.original + i, sizeof(void *)))
+      break;
   for (auto [slot, fn] : replacements)
     if (slot < slots)
       t.slots[slot] = fn;
-  return t.slots.data();
+  std::copy_n(t.slots.begin(), std::min<std::size_t>(t.slots.size(), kMaxTableSlots), t.storage);
+  return t.storage;
 }
 
 int sizedSlots(const void *table) {
@@ -749,6 +766,9 @@ bool install(const Options &options) {
     }
     sink().fd = fd;
   }
+  // "prefer": NVIDIA's driver if there is one, else cuvirt's runtime.
+  if (g_options.native == "prefer")
+    g_options.native = findNativeDriver();
   if (!g_options.native.empty()) {
     std::string path = g_options.native == "auto" ? findNativeDriver() : g_options.native;
     if (path.empty() || sameFile(path, ownPath())) {
