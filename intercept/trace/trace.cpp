@@ -515,9 +515,13 @@ Tables &tables() {
 #define g_checks (tables().checks)
 #define g_integrity (tables().integrity)
 
+bool matchesAny(const std::string &patterns, const char *name);
+
 void recordSlot(const WrappedTable &t, int slot, Clock::time_point start, CUresult r,
                 std::initializer_list<std::pair<const char *, std::string>> args) {
-  if (g_options.summaryOnly && !g_options.summary)
+  const std::string label = fmt::format("{}[{}]", t.name, slot);
+  if ((!g_options.only.empty() && !matchesAny(g_options.only, label.c_str())) ||
+      matchesAny(g_options.exclude, label.c_str()))
     return;
   static std::mutex mutex;
   static auto *slotSites = new std::map<std::pair<const void *, int>, unsigned>;
@@ -529,7 +533,7 @@ void recordSlot(const WrappedTable &t, int slot, Clock::time_point start, CUresu
     auto it = slotSites->find(key);
     if (it == slotSites->end()) {
       site = kTraceProcCount + static_cast<unsigned>(slotSites->size());
-      g_procLabels[site] = fmt::format("{}[{}]", t.name, slot);
+      g_procLabels[site] = label;
       it = slotSites->emplace(key, site).first;
     }
     site = it->second;
@@ -771,6 +775,7 @@ bool install(const Options &options) {
     g_options.native = findNativeDriver();
   if (!g_options.native.empty()) {
     std::string path = g_options.native == "auto" ? findNativeDriver() : g_options.native;
+    g_options.native = path;
     if (path.empty() || sameFile(path, ownPath())) {
       std::fprintf(stderr, "cuvirt-trace: no NVIDIA driver to pass through to (%s)\n",
                    path.empty() ? "none found" : "that is cuvirt's own library");
@@ -805,9 +810,24 @@ bool install(const Options &options) {
   g_dispatch[static_cast<unsigned>(ApiId::cuGetProcAddress)] = reinterpret_cast<AnyFn>(&procAddressV1);
   g_dispatch[static_cast<unsigned>(ApiId::cuGetExportTable)] = reinterpret_cast<AnyFn>(&exportTable);
   setSpanHook(&onSpan);
-  if (g_options.format == Options::Format::Chrome && !g_options.summaryOnly)
-    sink().write("[\n{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":1,\"args\":{\"name\":\"API calls\"}},\n"
-                 "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":2,\"args\":{\"name\":\"streams\"}},\n");
+  // First, what the calls end in: cuvirt's runtime or NVIDIA's driver.
+  const std::string terminal = g_nativeDriver != nullptr ? g_options.native : "cuvirt";
+  if (!g_options.summaryOnly) {
+    switch (g_options.format) {
+    case Options::Format::Text:
+      sink().write(fmt::format("# cuvirt-trace: calls end in {}\n", terminal));
+      break;
+    case Options::Format::JsonLines:
+      sink().write(fmt::format("{{\"terminal\":\"{}\"}}\n", jsonEscape(terminal)));
+      break;
+    case Options::Format::Chrome:
+      sink().write(fmt::format("[\n{{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":1,\"args\":{{\"name\":\"API calls "
+                               "({})\"}}}},\n{{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":2,\"args\":{{\"name\":"
+                               "\"streams\"}}}},\n",
+                               jsonEscape(terminal)));
+      break;
+    }
+  }
   g_installed = true;
   for (int sig : {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL, SIGTERM, SIGINT}) {
     struct sigaction sa {};

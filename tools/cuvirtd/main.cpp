@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <malloc.h>
 #include <sys/stat.h>
 #include <zmq.h>
 
@@ -132,6 +133,11 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
+
+  // Copy frames (4 MiB) come and go all the time: keep them in the heap
+  // rather than mapping and faulting fresh pages for each.
+  mallopt(M_MMAP_THRESHOLD, 64 << 20);
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
 
   auto all = cuvirt::makeCpuBackend()->devices();
   std::vector<std::unique_ptr<cuvirt::BackendDevice>> devices;

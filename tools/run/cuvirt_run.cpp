@@ -5,6 +5,8 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,6 +22,64 @@ void prependEnv(const char *name, const std::string &value) {
   setenv(name, v.c_str(), 1);
 }
 
+std::string jsonString(const std::string &s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\')
+      out += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+      continue;
+    }
+    out += c;
+  }
+  return out + "\"";
+}
+
+/// A Jupyter kernelspec whose environment sends the kernel's CUDA calls to
+/// cuvirt (and, with --remote, to the servers' pool).
+int installJupyterKernel(const std::string &name, const std::string &dir, const std::string &python,
+                         const std::string &driver, const std::string &backend, const std::string &remote) {
+  std::string root = dir;
+  if (root.empty()) {
+    if (const char *d = std::getenv("JUPYTER_DATA_DIR"); d != nullptr && *d != '\0')
+      root = d;
+    else if (const char *h = std::getenv("HOME"))
+      root = std::string(h) + "/.local/share/jupyter";
+  }
+  const std::string kdir = root + "/kernels/" + name;
+  std::error_code ec;
+  std::filesystem::create_directories(kdir, ec);
+  if (ec) {
+    std::fprintf(stderr, "cuvirt-run: cannot create %s: %s\n", kdir.c_str(), ec.message().c_str());
+    return 1;
+  }
+  const std::string libdir = driver.substr(0, driver.rfind('/'));
+  std::vector<std::pair<std::string, std::string>> env = {
+      {"LD_LIBRARY_PATH", libdir}, {"LD_PRELOAD", driver}, {"CUVIRT_BACKEND", backend}};
+  if (!remote.empty())
+    env.emplace_back("CUVIRT_REMOTE", remote);
+  for (const char *k : {"CUVIRT_REMOTE_KEY", "CUVIRT_REMOTE_SERVER_KEY", "CUVIRT_LOG"})
+    if (const char *v = std::getenv(k); v != nullptr && *v != '\0')
+      env.emplace_back(k, v);
+  std::ofstream out(kdir + "/kernel.json");
+  out << "{\n  \"argv\": [" << jsonString(python)
+      << ", \"-m\", \"ipykernel_launcher\", \"-f\", \"{connection_file}\"],\n"
+      << "  \"display_name\": " << jsonString("Python (cuvirt: " + (remote.empty() ? backend : remote) + ")")
+      << ",\n  \"language\": \"python\",\n  \"env\": {";
+  for (std::size_t i = 0; i < env.size(); ++i)
+    out << (i ? ",\n" : "\n") << "    " << jsonString(env[i].first) << ": " << jsonString(env[i].second);
+  out << "\n  }\n}\n";
+  if (!out) {
+    std::fprintf(stderr, "cuvirt-run: cannot write %s/kernel.json\n", kdir.c_str());
+    return 1;
+  }
+  std::printf("installed Jupyter kernel '%s' in %s\n", name.c_str(), kdir.c_str());
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -30,14 +90,31 @@ int main(int argc, char **argv) {
   std::string backend = "cpu", log, driver;
   bool noPreload = false;
   std::vector<std::string> command;
-  app.add_option("--backend", backend, "Device backend: cpu (default)")->check(CLI::IsMember({"cpu"}));
+  std::string remote, jupyterName, jupyterDir, python = "python3";
+  auto *backendOpt = app.add_option("--backend", backend, "Device backends in device order: cpu (default), remote, "
+                                                          "remote,cpu, cpu,remote")
+                         ->check(CLI::IsMember({"cpu", "remote", "remote,cpu", "cpu,remote"}));
+  app.add_option("--remote", remote,
+                 "cuvirtd servers, comma-separated (tcp://HOST:PORT or ipc://PATH); sets CUVIRT_REMOTE and, "
+                 "unless --backend says otherwise, uses only their devices");
+  app.add_option("--install-jupyter-kernel", jupyterName,
+                 "Write a Jupyter kernelspec NAME whose kernel runs on cuvirt (with --remote: on those servers)");
+  app.add_option("--jupyter-dir", jupyterDir, "Jupyter data directory (default: $JUPYTER_DATA_DIR or "
+                                              "~/.local/share/jupyter)");
+  app.add_option("--python", python, "The kernel's Python interpreter (default: python3)");
   app.add_option("--log", log, "Log level: trace, debug, info, warn, error, off (sets CUVIRT_LOG)");
   app.add_option("--driver", driver, "Path of cuvirt's libcuda.so.1 (default: found next to this tool)");
   app.add_flag("--no-preload", noPreload,
                "Only put the driver on LD_LIBRARY_PATH (programs that dlopen NVIDIA's driver by absolute "
                "path then miss it)");
-  app.add_option("command", command, "The program and its arguments (after --)")->required();
+  app.add_option("command", command, "The program and its arguments (after --)");
   CLI11_PARSE(app, argc, argv);
+  if (!remote.empty() && backendOpt->count() == 0)
+    backend = "remote";
+  if (command.empty() && jupyterName.empty()) {
+    std::fprintf(stderr, "cuvirt-run: no command given (see --help)\n");
+    return 2;
+  }
 
   if (driver.empty())
     driver = cuvirt::tools::findDriver(argv[0]);
@@ -46,11 +123,20 @@ int main(int argc, char **argv) {
                  driver.empty() ? "it next to this tool" : driver.c_str());
     return 127;
   }
+  if (driver[0] != '/') {
+    char real[4096];
+    if (realpath(driver.c_str(), real) != nullptr)
+      driver = real;
+  }
+  if (!jupyterName.empty())
+    return installJupyterKernel(jupyterName, jupyterDir, python, driver, backend, remote);
   const std::string dir = driver.substr(0, driver.rfind('/'));
   prependEnv("LD_LIBRARY_PATH", dir);
   if (!noPreload)
     prependEnv("LD_PRELOAD", driver);
   setenv("CUVIRT_BACKEND", backend.c_str(), 1);
+  if (!remote.empty())
+    setenv("CUVIRT_REMOTE", remote.c_str(), 1);
   if (!log.empty())
     setenv("CUVIRT_LOG", log.c_str(), 1);
 

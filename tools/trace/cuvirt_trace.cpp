@@ -65,6 +65,17 @@ int main(int argc, char **argv) {
     setenv("CUVIRT_TRACE_DUMP_IMAGES", dumpImages.c_str(), 1);
   // With a real NVIDIA driver on the machine the trace goes through it,
   // unless a cuvirt backend is asked for.
+  if (nativeOpt->count() > 0 && !native.empty()) {
+    struct stat a {}, b {};
+    if (stat(native.c_str(), &a) != 0) {
+      std::fprintf(stderr, "cuvirt-trace: no driver at %s\n", native.c_str());
+      return 2;
+    }
+    if (stat(driver.c_str(), &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+      std::fprintf(stderr, "cuvirt-trace: %s is cuvirt's own libcuda.so.1, not NVIDIA's driver\n", native.c_str());
+      return 2;
+    }
+  }
   if (nativeOpt->count() > 0)
     setenv("CUVIRT_TRACE_NATIVE", native.empty() ? "auto" : native.c_str(), 1);
   else if (backend.empty() && std::getenv("CUVIRT_BACKEND") == nullptr)
