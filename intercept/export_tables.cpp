@@ -182,9 +182,13 @@ Slot g_contextLocalStorage[] = {
 
 // --- CONTEXT_CHECKS -------------------------------------------------------------
 
-CUresult contextCheck(CUcontext, std::uint32_t *out, void **) {
+CUresult contextCheck(CUcontext ctx, std::uint32_t *out, void **) {
   if (out != nullptr)
     *out = 0;
+  auto *rt = runtimeIfInitialized();
+  Context *c = ctx != nullptr && rt != nullptr ? rt->contexts.find(ctx) : currentContext();
+  if (c != nullptr && !c->stickyStatus().ok())
+    return c->stickyStatus();
   return CUDA_SUCCESS;
 }
 CUresult contextCheckInit(void *, std::size_t) { return CUDA_SUCCESS; }

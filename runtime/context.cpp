@@ -93,6 +93,10 @@ Expected<Context *> requireContext() {
   Context *c = currentContext();
   if (c == nullptr)
     return error(CUDA_ERROR_INVALID_CONTEXT, "no current context on this thread");
+  // After an illegal address or a failed assert the context is unusable, as
+  // on a GPU: every call that needs it returns that error until a reset.
+  if (Status sticky = c->stickyStatus(); !sticky.ok())
+    return sticky;
   return c;
 }
 

@@ -3,6 +3,7 @@
 #include "runtime/module.h"
 #include "runtime/runtime.h"
 #include "cuvirt_api.h"
+#include <algorithm>
 #include <cstring>
 
 namespace cuvirt {
@@ -135,6 +136,101 @@ CUresult cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f, void **ker
                     {config->blockDimX, config->blockDimY, config->blockDimZ},
                     config->sharedMemBytes};
   return launch(f, shape, config->hStream, kernelParams, extra);
+}
+
+// Occupancy: a CPU "multiprocessor" runs one block at a time, but CUDA
+// programs size their grids from these answers, so report what the device
+// attributes describe (threads, blocks and shared memory per SM).
+namespace {
+int maxActiveBlocks(const Function &f, int blockSize, std::size_t dynamicShared) {
+  const auto &a = f.module->device->props().attributes;
+  if (blockSize <= 0)
+    return 0;
+  const int byThreads = a[CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR] / blockSize;
+  const std::size_t shared = f.info->staticSharedBytes + dynamicShared;
+  const int byShared = shared == 0 ? a[CU_DEVICE_ATTRIBUTE_MAX_BLOCKS_PER_MULTIPROCESSOR]
+                                   : static_cast<int>(a[CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_MULTIPROCESSOR] / shared);
+  return std::max(0, std::min({byThreads, byShared, a[CU_DEVICE_ATTRIBUTE_MAX_BLOCKS_PER_MULTIPROCESSOR]}));
+}
+
+int maxBlockSize(const Function &f) {
+  const auto &a = f.module->device->props().attributes;
+  return f.info->maxThreadsPerBlock ? static_cast<int>(f.info->maxThreadsPerBlock)
+                                    : a[CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK];
+}
+} // namespace
+
+CUresult cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int *numBlocks, CUfunction func, int blockSize,
+                                                              size_t dynamicSMemSize, unsigned int) {
+  if (numBlocks == nullptr || blockSize <= 0)
+    return CUDA_ERROR_INVALID_VALUE;
+  auto f = checkFunction(func);
+  if (!f)
+    return f.status();
+  if (blockSize > maxBlockSize(**f)) {
+    *numBlocks = 0;
+    return CUDA_SUCCESS;
+  }
+  *numBlocks = maxActiveBlocks(**f, blockSize, dynamicSMemSize);
+  return CUDA_SUCCESS;
+}
+
+CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(int *numBlocks, CUfunction func, int blockSize,
+                                                     size_t dynamicSMemSize) {
+  return api::cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(numBlocks, func, blockSize, dynamicSMemSize, 0);
+}
+
+CUresult cuOccupancyMaxPotentialBlockSizeWithFlags(int *minGridSize, int *blockSize, CUfunction func,
+                                                   CUoccupancyB2DSize blockSizeToDynamicSMemSize,
+                                                   size_t dynamicSMemSize, int blockSizeLimit, unsigned int) {
+  if (minGridSize == nullptr || blockSize == nullptr)
+    return CUDA_ERROR_INVALID_VALUE;
+  auto f = checkFunction(func);
+  if (!f)
+    return f.status();
+  const auto &a = (*f)->module->device->props().attributes;
+  int limit = maxBlockSize(**f);
+  if (blockSizeLimit > 0)
+    limit = std::min(limit, blockSizeLimit);
+  // The block size (a multiple of the warp size) with the most resident
+  // threads per multiprocessor; larger wins ties.
+  int best = 0, bestThreads = -1;
+  for (int size = 32; size <= limit; size += 32) {
+    std::size_t shared = blockSizeToDynamicSMemSize ? blockSizeToDynamicSMemSize(size) : dynamicSMemSize;
+    int threads = maxActiveBlocks(**f, size, shared) * size;
+    if (threads >= bestThreads) {
+      best = size;
+      bestThreads = threads;
+    }
+  }
+  if (best == 0)
+    best = limit;
+  std::size_t shared = blockSizeToDynamicSMemSize ? blockSizeToDynamicSMemSize(best) : dynamicSMemSize;
+  *blockSize = best;
+  *minGridSize = std::max(1, maxActiveBlocks(**f, best, shared)) * a[CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT];
+  return CUDA_SUCCESS;
+}
+
+CUresult cuOccupancyMaxPotentialBlockSize(int *minGridSize, int *blockSize, CUfunction func,
+                                          CUoccupancyB2DSize blockSizeToDynamicSMemSize, size_t dynamicSMemSize,
+                                          int blockSizeLimit) {
+  return api::cuOccupancyMaxPotentialBlockSizeWithFlags(minGridSize, blockSize, func, blockSizeToDynamicSMemSize,
+                                                        dynamicSMemSize, blockSizeLimit, 0);
+}
+
+CUresult cuOccupancyAvailableDynamicSMemPerBlock(size_t *dynamicSmemSize, CUfunction func, int numBlocks,
+                                                 int blockSize) {
+  if (dynamicSmemSize == nullptr || numBlocks <= 0 || blockSize <= 0)
+    return CUDA_ERROR_INVALID_VALUE;
+  auto f = checkFunction(func);
+  if (!f)
+    return f.status();
+  const auto &a = (*f)->module->device->props().attributes;
+  const std::size_t perBlock = a[CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_MULTIPROCESSOR] / numBlocks;
+  const std::size_t optin = a[CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN];
+  const std::size_t available = std::min(perBlock, optin);
+  *dynamicSmemSize = available > (*f)->info->staticSharedBytes ? available - (*f)->info->staticSharedBytes : 0;
+  return CUDA_SUCCESS;
 }
 
 } // namespace api

@@ -96,6 +96,8 @@ Expected<Stream *> resolveStream(CUstream handle) {
   Stream *s = (*rt)->streams.find(handle);
   if (s == nullptr)
     return error(CUDA_ERROR_INVALID_HANDLE, "invalid stream handle {}", static_cast<const void *>(handle));
+  if (Status sticky = s->context->stickyStatus(); !sticky.ok())
+    return sticky;
   return s;
 }
 

@@ -5,14 +5,14 @@
 #include "remote/client/remote_backend.h"
 #include "remote/server/server.h"
 #include <CLI/CLI.hpp>
-#include <spdlog/sinks/stdout_sinks.h>
-#include <spdlog/spdlog.h>
 #include <atomic>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <malloc.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <zmq.h>
 
@@ -29,11 +29,28 @@ bool parseBytes(const std::string &text, std::uint64_t *out) {
   unsigned long long v = std::strtoull(text.c_str(), &end, 10);
   std::uint64_t mul = 1;
   switch (*end) {
-  case 'k': case 'K': mul = 1ull << 10; ++end; break;
-  case 'm': case 'M': mul = 1ull << 20; ++end; break;
-  case 'g': case 'G': mul = 1ull << 30; ++end; break;
-  case 't': case 'T': mul = 1ull << 40; ++end; break;
-  default: break;
+  case 'k':
+  case 'K':
+    mul = 1ull << 10;
+    ++end;
+    break;
+  case 'm':
+  case 'M':
+    mul = 1ull << 20;
+    ++end;
+    break;
+  case 'g':
+  case 'G':
+    mul = 1ull << 30;
+    ++end;
+    break;
+  case 't':
+  case 'T':
+    mul = 1ull << 40;
+    ++end;
+    break;
+  default:
+    break;
   }
   if (*end == 'i' || *end == 'B')
     ++end;
@@ -79,8 +96,10 @@ int main(int argc, char **argv) {
   app.add_option("--key", keyFile, "the server's key pair file (from `cuvirtd keygen`): enables CURVE");
   app.add_option("--allow-key", allowKeys, "a client public key (Z85) or .pub file allowed in (repeatable)");
   app.add_option("--allow-keys-dir", allowDir, "a directory of allowed clients' .pub files");
-  app.add_flag("--insecure", config.insecure, "no encryption or authentication (loopback and ipc endpoints only)");
-  app.add_option("--heartbeat-ms", config.heartbeatMs, "how often clients must ping")->check(CLI::Range(10, 60000));
+  app.add_flag("--insecure", config.insecure,
+               "no encryption or authentication (loopback and ipc endpoints only)");
+  app.add_option("--heartbeat-ms", config.heartbeatMs, "how often clients must ping")
+      ->check(CLI::Range(10, 60000));
   app.add_option("--session-timeout-ms", config.sessionTimeoutMs, "silence after which a session is freed")
       ->check(CLI::Range(100, 3600000));
   app.add_option("--name", config.name, "this server's name in listings");

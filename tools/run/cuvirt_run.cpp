@@ -91,16 +91,19 @@ int main(int argc, char **argv) {
   bool noPreload = false;
   std::vector<std::string> command;
   std::string remote, jupyterName, jupyterDir, python = "python3";
-  auto *backendOpt = app.add_option("--backend", backend, "Device backends in device order: cpu (default), remote, "
-                                                          "remote,cpu, cpu,remote")
+  auto *backendOpt = app.add_option("--backend", backend,
+                                    "Device backends in device order: cpu (default), remote, "
+                                    "remote,cpu, cpu,remote")
                          ->check(CLI::IsMember({"cpu", "remote", "remote,cpu", "cpu,remote"}));
   app.add_option("--remote", remote,
                  "cuvirtd servers, comma-separated (tcp://HOST:PORT or ipc://PATH); sets CUVIRT_REMOTE and, "
                  "unless --backend says otherwise, uses only their devices");
-  app.add_option("--install-jupyter-kernel", jupyterName,
-                 "Write a Jupyter kernelspec NAME whose kernel runs on cuvirt (with --remote: on those servers)");
-  app.add_option("--jupyter-dir", jupyterDir, "Jupyter data directory (default: $JUPYTER_DATA_DIR or "
-                                              "~/.local/share/jupyter)");
+  app.add_option(
+      "--install-jupyter-kernel", jupyterName,
+      "Write a Jupyter kernelspec NAME whose kernel runs on cuvirt (with --remote: on those servers)");
+  app.add_option("--jupyter-dir", jupyterDir,
+                 "Jupyter data directory (default: $JUPYTER_DATA_DIR or "
+                 "~/.local/share/jupyter)");
   app.add_option("--python", python, "The kernel's Python interpreter (default: python3)");
   app.add_option("--log", log, "Log level: trace, debug, info, warn, error, off (sets CUVIRT_LOG)");
   app.add_option("--driver", driver, "Path of cuvirt's libcuda.so.1 (default: found next to this tool)");

@@ -36,7 +36,8 @@ std::vector<Row> queryServer(const Endpoint &e, int timeoutMs) {
   }
   zmq_connect(sock, e.address.c_str());
   flatbuffers::FlatBufferBuilder fb;
-  fb.Finish(wire::CreateClientMessage(fb, 1, wire::Request::StatsRequest, wire::CreateStatsRequest(fb).Union()));
+  fb.Finish(
+      wire::CreateClientMessage(fb, 1, wire::Request::StatsRequest, wire::CreateStatsRequest(fb).Union()));
   zmq_send(sock, fb.GetBufferPointer(), fb.GetSize(), 0);
   zmq_pollitem_t item{sock, 0, ZMQ_POLLIN, 0};
   Row failed;
@@ -116,22 +117,32 @@ int main(int argc, char **argv) {
     nlohmann::json out = nlohmann::json::array();
     for (std::size_t i = 0; i < rows.size(); ++i) {
       const Row &r = rows[i];
-      out.push_back({{"index", i}, {"server", r.server}, {"name", r.name}, {"memory_used", r.used},
-                     {"memory_total", r.total}, {"sessions", r.sessions}, {"busy_queues", r.busy},
-                     {"queues", r.queues}, {"ok", r.ok}, {"error", r.error}});
+      out.push_back({{"index", i},
+                     {"server", r.server},
+                     {"name", r.name},
+                     {"memory_used", r.used},
+                     {"memory_total", r.total},
+                     {"sessions", r.sessions},
+                     {"busy_queues", r.busy},
+                     {"queues", r.queues},
+                     {"ok", r.ok},
+                     {"error", r.error}});
       failures += r.ok ? 0 : 1;
     }
     std::printf("%s\n", out.dump(2).c_str());
     return failures ? 1 : 0;
   }
-  std::printf("+-----+------------------------------------------+-----------------------+----------+------+---------------------------+\n");
-  std::printf("| Dev | Name                                     | Memory used / total   | Sessions | Util | Server                    |\n");
-  std::printf("+-----+------------------------------------------+-----------------------+----------+------+---------------------------+\n");
+  std::printf("+-----+------------------------------------------+-----------------------+----------+------+--"
+              "-------------------------+\n");
+  std::printf("| Dev | Name                                     | Memory used / total   | Sessions | Util | "
+              "Server                    |\n");
+  std::printf("+-----+------------------------------------------+-----------------------+----------+------+--"
+              "-------------------------+\n");
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const Row &r = rows[i];
     if (!r.ok) {
-      std::printf("| %3zu | %-40.40s | %-21s | %8s | %4s | %-25.25s |\n", i, ("(" + r.error + ")").c_str(), "-", "-",
-                  "-", r.server.c_str());
+      std::printf("| %3zu | %-40.40s | %-21s | %8s | %4s | %-25.25s |\n", i, ("(" + r.error + ")").c_str(),
+                  "-", "-", "-", r.server.c_str());
       ++failures;
       continue;
     }
@@ -139,9 +150,10 @@ int main(int argc, char **argv) {
     std::snprintf(mem, sizeof mem, "%llu / %llu MiB", (unsigned long long)(r.used >> 20),
                   (unsigned long long)(r.total >> 20));
     const unsigned util = r.queues ? 100 * r.busy / r.queues : 0;
-    std::printf("| %3zu | %-40.40s | %21s | %8u | %3u%% | %-25.25s |\n", i, r.name.c_str(), mem, r.sessions, util,
-                r.server.c_str());
+    std::printf("| %3zu | %-40.40s | %21s | %8u | %3u%% | %-25.25s |\n", i, r.name.c_str(), mem, r.sessions,
+                util, r.server.c_str());
   }
-  std::printf("+-----+------------------------------------------+-----------------------+----------+------+---------------------------+\n");
+  std::printf("+-----+------------------------------------------+-----------------------+----------+------+--"
+              "-------------------------+\n");
   return failures ? 1 : 0;
 }

@@ -180,11 +180,12 @@ extern "C" __attribute__((visibility("default"))) void cuvirt_cpu_trap(BlockEnv 
 }
 
 extern "C" __attribute__((visibility("default"))) void
-cuvirt_cpu_assertfail(const char *message, const char *file, unsigned line, const char *function, BlockEnv *env) {
+cuvirt_cpu_assertfail(const char *message, const char *file, unsigned line, const char *function, BlockEnv *env,
+                      unsigned tidX, unsigned tidY, unsigned tidZ) {
   // CUDA's own wording, so scripts that grep for it keep working.
-  std::fprintf(stderr, "%s:%u: %s: block: [%u,%u,%u], thread: [0,0,0] Assertion `%s` failed.\n",
+  std::fprintf(stderr, "%s:%u: %s: block: [%u,%u,%u], thread: [%u,%u,%u] Assertion `%s` failed.\n",
                file ? file : "?", line, function ? function : "?", env ? env->blockIdx[0] : 0,
-               env ? env->blockIdx[1] : 0, env ? env->blockIdx[2] : 0, message ? message : "?");
+               env ? env->blockIdx[1] : 0, env ? env->blockIdx[2] : 0, tidX, tidY, tidZ, message ? message : "?");
   std::fflush(stderr);
   auto *state = env != nullptr ? env->launch : cuvirt::cpu::t_launch;
   if (state != nullptr)

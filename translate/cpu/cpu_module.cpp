@@ -75,11 +75,3 @@ Expected<std::unique_ptr<BackendModule>> CpuDevice::loadModule(const ModuleSourc
 
 } // namespace cuvirt::cpu
 
-// Until the JIT is linked in: launches report that kernels cannot run yet.
-namespace cuvirt::cpu {
-__attribute__((weak)) Expected<std::unique_ptr<CompiledModule>> compilePtx(std::string_view, const CompileOptions &,
-                                                                           std::string &log) {
-  log += "the PTX JIT is not part of this build\n";
-  return error(CUDA_ERROR_NOT_SUPPORTED, "the PTX JIT is not part of this build");
-}
-} // namespace cuvirt::cpu

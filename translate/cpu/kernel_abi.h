@@ -34,9 +34,11 @@ using BlockFn = void (*)(BlockEnv *env);
 extern "C" {
 /// Device-side printf: `args` is the packed argument buffer vprintf gets.
 int cuvirt_cpu_vprintf(const char *format, const void *args);
-/// __assertfail: prints CUDA's assertion message and ends the block.
+/// __assertfail: prints CUDA's assertion message (with the failing thread's
+/// index) and ends the block.
 [[noreturn]] void cuvirt_cpu_assertfail(const char *message, const char *file, unsigned line,
-                                        const char *function, cuvirt::cpu::BlockEnv *env);
+                                        const char *function, cuvirt::cpu::BlockEnv *env, unsigned tidX,
+                                        unsigned tidY, unsigned tidZ);
 /// trap / brkpt: ends the launch with CUDA_ERROR_LAUNCH_FAILED.
 [[noreturn]] void cuvirt_cpu_trap(cuvirt::cpu::BlockEnv *env);
 /// Device-side malloc/free.

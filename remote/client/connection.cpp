@@ -1,0 +1,465 @@
+// The client end of a session with cuvirtd: sends, replies, notices,
+// heartbeats, and failing fast when the server goes away.
+#include "remote/client/connection.h"
+#include "runtime/log.h"
+#include <chrono>
+#include <cstring>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+namespace cuvirt::remote {
+namespace {
+
+std::int64_t nowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+int envInt(const char *name, int fallback) {
+  const char *v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? std::atoi(v) : fallback;
+}
+
+/// The header frame's bytes at an 8-byte aligned address (the verifier's
+/// and FlatBuffers' loads assume it).
+const void *alignedHeader(Frame &f) {
+  const void *p = zmq_msg_data(&f.header);
+  if (reinterpret_cast<std::uintptr_t>(p) % 8 == 0)
+    return p;
+  f.aligned.resize((zmq_msg_size(&f.header) + 7) / 8);
+  std::memcpy(f.aligned.data(), p, zmq_msg_size(&f.header));
+  return f.aligned.data();
+}
+
+} // namespace
+
+void *zmqContext() {
+  static void *ctx = [] {
+    void *c = zmq_ctx_new();
+    zmq_ctx_set(c, ZMQ_BLOCKY, 0);
+    return c;
+  }();
+  return ctx;
+}
+
+Connection::Connection(Endpoint endpoint) : endpoint_(std::move(endpoint)) {}
+
+Connection::~Connection() {
+  stop_ = true;
+  if (wakeFd_ >= 0) {
+    std::uint64_t one = 1;
+    (void)!write(wakeFd_, &one, sizeof one);
+  }
+  if (io_.joinable())
+    io_.join();
+  if (socket_ != nullptr)
+    zmq_close(socket_);
+  if (wakeFd_ >= 0)
+    close(wakeFd_);
+}
+
+Status Connection::open(int timeoutMs) {
+  timeoutMs_ = envInt("CUVIRT_REMOTE_TIMEOUT_MS", 5000);
+  socket_ = zmq_socket(zmqContext(), ZMQ_DEALER);
+  if (socket_ == nullptr)
+    return error(CUDA_ERROR_OPERATING_SYSTEM, "zmq_socket: {}", zmq_strerror(zmq_errno()));
+  int zero = 0, linger = 200;
+  zmq_setsockopt(socket_, ZMQ_SNDHWM, &zero, sizeof zero);
+  zmq_setsockopt(socket_, ZMQ_RCVHWM, &zero, sizeof zero);
+  zmq_setsockopt(socket_, ZMQ_LINGER, &linger, sizeof linger);
+  std::int64_t maxMsg = static_cast<std::int64_t>(kMaxControlFrame);
+  zmq_setsockopt(socket_, ZMQ_MAXMSGSIZE, &maxMsg, sizeof maxMsg);
+  if (!endpoint_.serverKey.empty()) {
+    if (zmq_setsockopt(socket_, ZMQ_CURVE_SERVERKEY, endpoint_.serverKey.data(),
+                       endpoint_.serverKey.size()) != 0 ||
+        zmq_setsockopt(socket_, ZMQ_CURVE_PUBLICKEY, endpoint_.clientPublic.data(),
+                       endpoint_.clientPublic.size()) != 0 ||
+        zmq_setsockopt(socket_, ZMQ_CURVE_SECRETKEY, endpoint_.clientSecret.data(),
+                       endpoint_.clientSecret.size()) != 0)
+      return error(CUDA_ERROR_INVALID_VALUE, "remote {}: bad CURVE keys: {}", endpoint_.address,
+                   zmq_strerror(zmq_errno()));
+  }
+  if (zmq_connect(socket_, endpoint_.address.c_str()) != 0)
+    return error(CUDA_ERROR_INVALID_VALUE, "remote {}: cannot connect: {}", endpoint_.address,
+                 zmq_strerror(zmq_errno()));
+  wakeFd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  lastHeard_ = nowMs();
+  // Until the server answers Hello, its silence counts against `timeoutMs`.
+  const int steadyTimeout = timeoutMs_;
+  timeoutMs_ = timeoutMs;
+  io_ = std::thread([this] { ioMain(); });
+
+  flatbuffers::FlatBufferBuilder fb;
+  std::string me = fmt::format("pid {}", getpid());
+  auto hello = wire::CreateHello(fb, kVersionMin, kVersionMax, fb.CreateString(me));
+  const std::uint64_t seq = nextSeq();
+  fb.Finish(wire::CreateClientMessage(fb, seq, wire::Request::Hello, hello.Union()));
+  auto reply = call(fb, seq);
+  if (!reply)
+    return error(reply.status().code() == CUDA_ERROR_DEVICE_UNAVAILABLE ? CUDA_ERROR_NO_DEVICE
+                                                                        : reply.status().code(),
+                 "remote {}: no session ({})", endpoint_.address, lastErrorMessage());
+  const auto *h = (*reply)->message->response_as_HelloReply();
+  if (h == nullptr || h->version() < kVersionMin || h->version() > kVersionMax)
+    return error(CUDA_ERROR_NOT_SUPPORTED,
+                 "remote {}: the server speaks no protocol version this client knows", endpoint_.address);
+  quota_ = h->quota();
+  if (h->heartbeat_ms() >= 10 && h->heartbeat_ms() <= 60000)
+    heartbeatMs_ = static_cast<int>(h->heartbeat_ms());
+  if (h->devices() != nullptr)
+    for (const auto *d : *h->devices()) {
+      if (devices_.size() >= kMaxDevices)
+        break;
+      DeviceProps p;
+      p.name = d->name() ? d->name()->str() : "remote device";
+      p.totalMemory = d->total_memory();
+      if (quota_ != 0)
+        p.totalMemory = std::min<std::uint64_t>(p.totalMemory, quota_);
+      if (d->uuid() != nullptr && d->uuid()->size() == sizeof p.uuid.bytes)
+        std::memcpy(p.uuid.bytes, d->uuid()->data(), sizeof p.uuid.bytes);
+      if (d->attributes() != nullptr)
+        for (std::size_t i = 0; i < d->attributes()->size() && i < p.attributes.size(); ++i)
+          p.attributes[i] = d->attributes()->Get(static_cast<flatbuffers::uoffset_t>(i));
+      // Attributes pass through as the server's device reports them. (Mapped
+      // and managed memory still fail on remote devices: the runtime refuses
+      // them on devices that are not host-visible.)
+      devices_.push_back(std::move(p));
+    }
+  timeoutMs_ = steadyTimeout;
+  log().info("remote {}: session {} with {} device(s), protocol v{}", endpoint_.address, h->session(),
+             devices_.size(), h->version());
+  return {};
+}
+
+Status Connection::sendLocked(flatbuffers::FlatBufferBuilder &fb, zmq_msg_t *data) {
+  zmq_msg_t header;
+  zmq_msg_init_size(&header, fb.GetSize());
+  std::memcpy(zmq_msg_data(&header), fb.GetBufferPointer(), fb.GetSize());
+  // Never blocks: with no peer at all (refused by authentication) a
+  // blocking send would hang the caller instead of failing.
+  if (zmq_msg_send(&header, socket_, ZMQ_DONTWAIT | (data != nullptr ? ZMQ_SNDMORE : 0)) < 0) {
+    zmq_msg_close(&header);
+    if (data != nullptr)
+      zmq_msg_close(data);
+    return error(CUDA_ERROR_DEVICE_UNAVAILABLE, "remote {}: send failed: {}", endpoint_.address,
+                 zmq_strerror(zmq_errno()));
+  }
+  if (data != nullptr && zmq_msg_send(data, socket_, ZMQ_DONTWAIT) < 0)
+    return error(CUDA_ERROR_DEVICE_UNAVAILABLE, "remote {}: send failed: {}", endpoint_.address,
+                 zmq_strerror(zmq_errno()));
+  // A send may consume the edge of ZMQ_FD that the I/O thread sleeps on.
+  int events = 0;
+  size_t len = sizeof events;
+  if (zmq_getsockopt(socket_, ZMQ_EVENTS, &events, &len) == 0 && (events & ZMQ_POLLIN) != 0) {
+    std::uint64_t one = 1;
+    (void)!write(wakeFd_, &one, sizeof one);
+  }
+  return {};
+}
+
+Status Connection::post(flatbuffers::FlatBufferBuilder &fb, zmq_msg_t *data) {
+  if (dead()) {
+    if (data != nullptr)
+      zmq_msg_close(data); // the data frame is consumed either way
+    return error(CUDA_ERROR_DEVICE_UNAVAILABLE, "remote {}: {}", endpoint_.address, deathReason_);
+  }
+  std::lock_guard lock(sendMutex_);
+  return sendLocked(fb, data);
+}
+
+Status Connection::send(flatbuffers::FlatBufferBuilder &fb, zmq_msg_t *data) { return post(fb, data); }
+
+void Connection::expect(std::uint64_t seq) {
+  std::lock_guard lock(waitMutex_);
+  waiters_[seq] = std::make_shared<Waiter>();
+}
+
+Expected<std::unique_ptr<Frame>> Connection::call(flatbuffers::FlatBufferBuilder &fb, std::uint64_t seq,
+                                                  zmq_msg_t *data) {
+  expect(seq);
+  Status s = post(fb, data);
+  if (!s.ok()) {
+    std::lock_guard lock(waitMutex_);
+    waiters_.erase(seq);
+    return s;
+  }
+  return await(seq);
+}
+
+Expected<std::unique_ptr<Frame>> Connection::await(std::uint64_t seq, int timeoutMs) {
+  std::shared_ptr<Waiter> w;
+  {
+    std::lock_guard lock(waitMutex_);
+    auto it = waiters_.find(seq);
+    if (it == waiters_.end())
+      return error(dead() ? CUDA_ERROR_DEVICE_UNAVAILABLE : CUDA_ERROR_UNKNOWN,
+                   "remote {}: no request {} is pending", endpoint_.address, seq);
+    w = it->second;
+  }
+  // Replies on loopback come within microseconds: spin briefly first.
+  for (int i = 0; i < 4000 && !w->done.load(std::memory_order_acquire) && !dead(); ++i)
+    __builtin_ia32_pause();
+  {
+    std::unique_lock lock(waitMutex_);
+    auto ready = [&] { return w->done.load(std::memory_order_acquire) || dead(); };
+    if (timeoutMs < 0)
+      waitCv_.wait(lock, ready);
+    else
+      waitCv_.wait_for(lock, std::chrono::milliseconds(timeoutMs), ready);
+    waiters_.erase(seq);
+  }
+  if (!w->done.load(std::memory_order_acquire) || !w->frame)
+    return error(CUDA_ERROR_DEVICE_UNAVAILABLE, "remote {}: {}", endpoint_.address,
+                 dead() ? deathReason_ : std::string("no reply in time"));
+  auto frame = std::move(w->frame);
+  const int code = frame->message->code();
+  if (code != CUDA_SUCCESS)
+    return error(static_cast<CUresult>(code), "remote {}: {}", endpoint_.address,
+                 frame->message->message() ? frame->message->message()->str() : std::string());
+  return frame;
+}
+
+void Connection::trackMarker(std::uint64_t id, MarkerPtr marker, ErrorSink *sink) {
+  {
+    std::lock_guard lock(noticeMutex_);
+    if (!dead()) {
+      markerIds_[marker.get()] = id;
+      markers_[id] = {std::move(marker), sink};
+      return;
+    }
+  }
+  if (sink != nullptr)
+    sink->asyncError(CUDA_ERROR_DEVICE_UNAVAILABLE, "remote " + endpoint_.address + ": " + deathReason_);
+  marker->complete();
+}
+
+std::optional<std::uint64_t> Connection::markerId(const Marker *marker) {
+  std::lock_guard lock(noticeMutex_);
+  auto it = markerIds_.find(marker);
+  if (it == markerIds_.end())
+    return std::nullopt;
+  return it->second;
+}
+
+void Connection::trackRead(std::uint64_t tag, ReadTarget target) {
+  std::lock_guard lock(noticeMutex_);
+  reads_[tag] = target;
+}
+
+void Connection::trackQueue(std::uint64_t queue, ErrorSink *sink) {
+  std::lock_guard lock(noticeMutex_);
+  queues_[queue] = sink;
+}
+
+void Connection::forgetQueue(std::uint64_t queue) {
+  std::lock_guard lock(noticeMutex_);
+  queues_.erase(queue);
+}
+
+void Connection::trackHostPoint(std::uint64_t token, std::function<void()> onReached) {
+  std::lock_guard lock(noticeMutex_);
+  hostPoints_[token] = std::move(onReached);
+}
+
+bool Connection::imageShipped(const std::string &hash) {
+  std::lock_guard lock(imagesMutex_);
+  return std::find(shipped_.begin(), shipped_.end(), hash) != shipped_.end();
+}
+
+void Connection::markImageShipped(const std::string &hash) {
+  std::lock_guard lock(imagesMutex_);
+  shipped_.push_back(hash);
+}
+
+void Connection::goodbye() {
+  if (dead() || socket_ == nullptr)
+    return;
+  flatbuffers::FlatBufferBuilder fb;
+  const std::uint64_t seq = nextSeq();
+  fb.Finish(wire::CreateClientMessage(fb, seq, wire::Request::Goodbye, wire::CreateGoodbye(fb).Union()));
+  expect(seq);
+  if (post(fb).ok())
+    (void)await(seq, 1000);
+}
+
+void Connection::ioMain() {
+  pthread_setname_np(pthread_self(), "cuvirt-remote");
+  int zfd = -1;
+  size_t len = sizeof zfd;
+  zmq_getsockopt(socket_, ZMQ_FD, &zfd, &len);
+  std::int64_t lastPing = nowMs();
+  std::vector<std::unique_ptr<Frame>> batch;
+  while (!stop_) {
+    {
+      std::lock_guard lock(sendMutex_);
+      for (;;) {
+        auto f = std::make_unique<Frame>();
+        if (zmq_msg_recv(&f->header, socket_, ZMQ_DONTWAIT) < 0)
+          break;
+        // A multipart message arrives whole: these receives do not block.
+        bool more = zmq_msg_more(&f->header) != 0;
+        while (more) {
+          zmq_msg_t part;
+          zmq_msg_init(&part);
+          zmq_msg_recv(&part, socket_, 0);
+          more = zmq_msg_more(&part) != 0;
+          if (!f->hasData) {
+            zmq_msg_move(&f->data, &part);
+            f->hasData = true;
+          }
+          zmq_msg_close(&part);
+        }
+        batch.push_back(std::move(f));
+      }
+    }
+    if (!batch.empty())
+      lastHeard_ = nowMs();
+    for (auto &f : batch)
+      dispatch(std::move(f));
+    batch.clear();
+    if (dead())
+      break;
+    const std::int64_t now = nowMs();
+    if (now - lastPing >= heartbeatMs_) {
+      flatbuffers::FlatBufferBuilder fb;
+      fb.Finish(wire::CreateClientMessage(fb, 0, wire::Request::Ping, wire::CreatePing(fb).Union()));
+      (void)post(fb);
+      lastPing = now;
+    }
+    if (now - lastHeard_ > timeoutMs_) {
+      die(fmt::format("the server has not answered for {} ms", now - lastHeard_.load()));
+      break;
+    }
+    pollfd fds[2] = {{zfd, POLLIN, 0}, {wakeFd_, POLLIN, 0}};
+    ::poll(fds, 2, std::min(heartbeatMs_, 100));
+    if ((fds[1].revents & POLLIN) != 0) {
+      std::uint64_t v;
+      (void)!read(wakeFd_, &v, sizeof v);
+    }
+  }
+}
+
+void Connection::dispatch(std::unique_ptr<Frame> f) {
+  std::string why;
+  const void *bytes = alignedHeader(*f);
+  f->message = decodeServer(bytes, zmq_msg_size(&f->header), why);
+  if (f->message == nullptr) {
+    log().warn("remote {}: dropped a malformed message: {}", endpoint_.address, why);
+    return;
+  }
+  const auto *m = f->message;
+  if (m->seq() != 0) {
+    std::lock_guard lock(waitMutex_);
+    auto it = waiters_.find(m->seq());
+    if (it == waiters_.end())
+      return; // a reply nobody waits for any more
+    // await() erases it: it may not have looked it up yet.
+    it->second->frame = std::move(f);
+    it->second->done.store(true, std::memory_order_release);
+    waitCv_.notify_all();
+    return;
+  }
+  switch (m->response_type()) {
+  case wire::Response::MarkerDone: {
+    PendingMarker p{};
+    {
+      std::lock_guard lock(noticeMutex_);
+      auto it = markers_.find(m->response_as_MarkerDone()->marker());
+      if (it == markers_.end())
+        return;
+      p = std::move(it->second);
+      markers_.erase(it);
+      markerIds_.erase(p.marker.get());
+    }
+    p.marker->complete();
+    return;
+  }
+  case wire::Response::AsyncError: {
+    const auto *e = m->response_as_AsyncError();
+    ErrorSink *sink = nullptr;
+    {
+      std::lock_guard lock(noticeMutex_);
+      auto it = queues_.find(e->queue());
+      if (it != queues_.end())
+        sink = it->second;
+    }
+    std::string text = "remote " + endpoint_.address + ": " + (e->message() ? e->message()->str() : "");
+    log().debug("{}", text);
+    if (sink != nullptr)
+      sink->asyncError(static_cast<CUresult>(e->code()), text);
+    else
+      log().warn("{} (code {})", text, e->code());
+    return;
+  }
+  case wire::Response::HostReached: {
+    std::function<void()> fn;
+    {
+      std::lock_guard lock(noticeMutex_);
+      auto it = hostPoints_.find(m->response_as_HostReached()->token());
+      if (it == hostPoints_.end())
+        return;
+      fn = std::move(it->second);
+      hostPoints_.erase(it);
+    }
+    fn();
+    return;
+  }
+  case wire::Response::ReadData: {
+    ReadTarget t;
+    {
+      std::lock_guard lock(noticeMutex_);
+      auto it = reads_.find(m->response_as_ReadData()->tag());
+      if (it == reads_.end())
+        return;
+      t = it->second;
+      reads_.erase(it);
+    }
+    const auto *src = static_cast<const std::uint8_t *>(zmq_msg_data(&f->data));
+    if (!f->hasData || zmq_msg_size(&f->data) != t.width * t.rows)
+      return;
+    for (std::size_t r = 0; r < t.rows; ++r)
+      std::memcpy(t.host + r * t.pitch, src + r * t.width, t.width);
+    return;
+  }
+  default:
+    return; // Pong: hearing from the server is all it says
+  }
+}
+
+void Connection::die(const std::string &why) {
+  {
+    std::lock_guard lock(noticeMutex_);
+    deathReason_ = "server unavailable: " + why;
+    dead_.store(true, std::memory_order_release);
+  }
+  log().error("remote {}: {}", endpoint_.address, deathReason_);
+  {
+    std::lock_guard lock(waitMutex_);
+    for (auto &[seq, w] : waiters_)
+      w->done.store(true, std::memory_order_release);
+    waitCv_.notify_all();
+  }
+  std::unordered_map<std::uint64_t, PendingMarker> markers;
+  std::unordered_map<std::uint64_t, ErrorSink *> queues;
+  {
+    std::lock_guard lock(noticeMutex_);
+    markers.swap(markers_);
+    markerIds_.clear();
+    queues = queues_;
+    reads_.clear();
+    hostPoints_.clear();
+  }
+  const std::string text = "remote " + endpoint_.address + ": " + deathReason_;
+  for (auto &[q, sink] : queues)
+    if (sink != nullptr)
+      sink->asyncError(CUDA_ERROR_DEVICE_UNAVAILABLE, text);
+  for (auto &[id, p] : markers) {
+    if (p.sink != nullptr)
+      p.sink->asyncError(CUDA_ERROR_DEVICE_UNAVAILABLE, text);
+    p.marker->complete();
+  }
+}
+
+} // namespace cuvirt::remote

@@ -1,0 +1,141 @@
+// One client's connection to one cuvirtd: a ZeroMQ DEALER shared by the
+// application's threads (sends, under a mutex) and an I/O thread (receives,
+// heartbeats, notices). Synchronous calls wait for their reply; everything
+// else is pipelined and reports through notices.
+#pragma once
+#include "remote/protocol/protocol.h"
+#include "runtime/backend.h"
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+#include <zmq.h>
+
+namespace cuvirt::remote {
+
+/// A received frame (and its optional data frame), kept alive while used.
+struct Frame {
+  zmq_msg_t header{}, data{};
+  bool hasData = false;
+  std::vector<std::uint64_t> aligned; ///< the header, copied when zmq left it misaligned
+  const wire::ServerMessage *message = nullptr;
+  Frame() {
+    zmq_msg_init(&header);
+    zmq_msg_init(&data);
+  }
+  ~Frame() {
+    zmq_msg_close(&header);
+    zmq_msg_close(&data);
+  }
+  Frame(const Frame &) = delete;
+  Frame &operator=(const Frame &) = delete;
+};
+
+struct Endpoint {
+  std::string address;   ///< tcp://host:port or ipc://path
+  std::string serverKey; ///< Z85 public key of the server ("" = plaintext)
+  std::string clientPublic, clientSecret;
+};
+
+/// Where data of an asynchronous Read lands on the client.
+struct ReadTarget {
+  std::uint8_t *host = nullptr;
+  std::size_t width = 0, rows = 0, pitch = 0;
+};
+
+class Connection {
+public:
+  explicit Connection(Endpoint endpoint);
+  ~Connection();
+  /// Connects and says Hello; fills devices().
+  Status open(int timeoutMs);
+
+  [[nodiscard]] const std::string &address() const { return endpoint_.address; }
+  [[nodiscard]] const std::vector<DeviceProps> &devices() const { return devices_; }
+  [[nodiscard]] std::uint64_t quota() const { return quota_; }
+  [[nodiscard]] bool dead() const { return dead_.load(std::memory_order_acquire); }
+
+  /// Sends a request whose reply nobody waits for (seq 0).
+  Status post(flatbuffers::FlatBufferBuilder &fb, zmq_msg_t *data = nullptr);
+  /// Sends a request and waits for its reply; the reply's code as Status.
+  Expected<std::unique_ptr<Frame>> call(flatbuffers::FlatBufferBuilder &fb, std::uint64_t seq,
+                                        zmq_msg_t *data = nullptr);
+  /// Several pipelined requests: registers `seq` as awaited, sends nothing.
+  void expect(std::uint64_t seq);
+  /// Sends one request of a batch registered with expect().
+  Status send(flatbuffers::FlatBufferBuilder &fb, zmq_msg_t *data = nullptr);
+  /// Waits for an awaited reply.
+  Expected<std::unique_ptr<Frame>> await(std::uint64_t seq, int timeoutMs = -1);
+  std::uint64_t nextSeq() { return seq_.fetch_add(1, std::memory_order_relaxed); }
+  std::uint64_t nextId() { return id_.fetch_add(1, std::memory_order_relaxed); }
+
+  // Notice routing (the I/O thread completes or calls these).
+  void trackMarker(std::uint64_t id, MarkerPtr marker, ErrorSink *sink);
+  /// The id under which `marker` was recorded here, if it is still pending.
+  std::optional<std::uint64_t> markerId(const Marker *marker);
+  void trackRead(std::uint64_t tag, ReadTarget target);
+  void trackQueue(std::uint64_t queue, ErrorSink *sink);
+  void forgetQueue(std::uint64_t queue);
+  void trackHostPoint(std::uint64_t token, std::function<void()> onReached);
+  /// Has the image with this hash been shipped to this server already?
+  bool imageShipped(const std::string &hash);
+  void markImageShipped(const std::string &hash);
+
+  /// Ends the session politely (process exit).
+  void goodbye();
+
+private:
+  Status sendLocked(flatbuffers::FlatBufferBuilder &fb, zmq_msg_t *data);
+  void ioMain();
+  void dispatch(std::unique_ptr<Frame> frame);
+  /// The server is gone: every waiter and marker is released with an error.
+  void die(const std::string &why);
+
+  struct Waiter {
+    std::atomic<bool> done{false};
+    std::unique_ptr<Frame> frame;
+  };
+
+  Endpoint endpoint_;
+  void *socket_ = nullptr;
+  int wakeFd_ = -1;
+  std::mutex sendMutex_;
+  std::thread io_;
+  std::atomic<bool> stop_{false}, dead_{false};
+  std::string deathReason_;
+  std::atomic<std::uint64_t> seq_{1}, id_{1};
+  int heartbeatMs_ = 1000, timeoutMs_ = 5000;
+  std::atomic<std::int64_t> lastHeard_{0};
+
+  std::mutex waitMutex_;
+  std::condition_variable waitCv_;
+  std::unordered_map<std::uint64_t, std::shared_ptr<Waiter>> waiters_;
+
+  std::mutex noticeMutex_;
+  struct PendingMarker {
+    MarkerPtr marker;
+    ErrorSink *sink;
+  };
+  std::unordered_map<std::uint64_t, PendingMarker> markers_;
+  std::unordered_map<const Marker *, std::uint64_t> markerIds_;
+  std::unordered_map<std::uint64_t, ReadTarget> reads_;
+  std::unordered_map<std::uint64_t, ErrorSink *> queues_;
+  std::unordered_map<std::uint64_t, std::function<void()>> hostPoints_;
+  std::mutex imagesMutex_;
+  std::vector<std::string> shipped_;
+
+  std::vector<DeviceProps> devices_;
+  std::uint64_t quota_ = 0;
+};
+
+/// The process's zmq context (never destroyed: cudart tears down late).
+void *zmqContext();
+
+} // namespace cuvirt::remote

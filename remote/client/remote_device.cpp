@@ -1,0 +1,357 @@
+// A device of a cuvirtd server: memory at the client's addresses,
+// synchronous copies (chunked, pipelined, zero-copy sends) and modules.
+#include "remote/client/remote_backend.h"
+#include "runtime/log.h"
+#include <cstring>
+#include <shared_mutex>
+#include <xxhash.h>
+
+namespace cuvirt::remote {
+namespace {
+
+using wire::Request;
+
+/// Counts zero-copy frames zmq still holds, so a synchronous copy returns
+/// only once the application's buffer is no longer referenced.
+struct Lent {
+  std::mutex mutex;
+  std::condition_variable cv;
+  int outstanding = 0;
+  static void release(void *, void *hint) {
+    auto *self = static_cast<Lent *>(hint);
+    std::lock_guard lock(self->mutex);
+    if (--self->outstanding == 0)
+      self->cv.notify_all();
+  }
+  void lend(zmq_msg_t *msg, const std::uint8_t *p, std::size_t n) {
+    {
+      std::lock_guard lock(mutex);
+      ++outstanding;
+    }
+    zmq_msg_init_data(msg, const_cast<std::uint8_t *>(p), n, &Lent::release, this);
+  }
+  /// True when every frame came back (bounded: a dead server's queued frames may never go).
+  bool settle() {
+    std::unique_lock lock(mutex);
+    return cv.wait_for(lock, std::chrono::seconds(2), [&] { return outstanding == 0; });
+  }
+};
+
+std::string hashImage(const ModuleSource &s) {
+  XXH3_state_t *st = XXH3_createState();
+  XXH3_128bits_reset(st);
+  XXH3_128bits_update(st, s.ptx.data(), s.ptx.size());
+  XXH3_128bits_update(st, "\0", 1);
+  XXH3_128bits_update(st, s.cubin.data(), s.cubin.size());
+  XXH128_hash_t h = XXH3_128bits_digest(st);
+  XXH3_freeState(st);
+  std::string out(16, '\0');
+  std::memcpy(out.data(), &h, 16);
+  return out;
+}
+
+// Which remote device backs an address: copies between devices of different
+// servers (or a server and local memory) are staged through this process.
+std::shared_mutex g_rangesMutex;
+std::map<std::uint64_t, std::pair<std::uint64_t, RemoteDevice *>> g_ranges;
+
+/// Packs a strided side of `op` into a buffer: the staging copy's layout.
+CopyOp packedTo(CopyOp op, std::uint8_t *buffer, bool toDst) {
+  if (toDst) {
+    op.dst = reinterpret_cast<std::uint64_t>(buffer);
+    op.dstHost = true;
+    op.dstPitch = 0;
+    op.dstSliceBytes = 0;
+  } else {
+    op.src = reinterpret_cast<std::uint64_t>(buffer);
+    op.srcHost = true;
+    op.srcPitch = 0;
+    op.srcSliceBytes = 0;
+  }
+  return op;
+}
+
+} // namespace
+
+RemoteDevice *RemoteDevice::ownerOf(std::uint64_t address) {
+  std::shared_lock lock(g_rangesMutex);
+  auto it = g_ranges.upper_bound(address);
+  if (it == g_ranges.begin())
+    return nullptr;
+  --it;
+  return address < it->first + it->second.first ? it->second.second : nullptr;
+}
+
+Status RemoteDevice::commit(std::uint64_t address, std::size_t bytes) {
+  flatbuffers::FlatBufferBuilder fb;
+  const std::uint64_t seq = conn_->nextSeq();
+  fb.Finish(wire::CreateClientMessage(fb, seq, Request::Commit,
+                                      wire::CreateCommit(fb, index_, address, bytes).Union()));
+  auto r = conn_->call(fb, seq);
+  if (!r)
+    return r.status();
+  std::unique_lock lock(g_rangesMutex);
+  g_ranges[address] = {bytes, this};
+  return {};
+}
+
+bool RemoteDevice::needsStaging(const CopyOp &op) {
+  auto foreign = [&](std::uint64_t a, bool host) { return !host && ownerOf(a) != this; };
+  return foreign(op.dst, op.dstHost) || foreign(op.src, op.srcHost);
+}
+
+Status RemoteDevice::copyStaged(CopyOp op) {
+  // A "device" side no remote device backs is local memory (the CPU device's).
+  auto resolve = [&](std::uint64_t a, bool &host) -> RemoteDevice * {
+    if (host)
+      return nullptr;
+    RemoteDevice *owner = ownerOf(a);
+    if (owner == nullptr)
+      host = true;
+    return owner;
+  };
+  RemoteDevice *src = resolve(op.src, op.srcHost), *dst = resolve(op.dst, op.dstHost);
+  const std::size_t bytes = op.widthBytes * op.height * op.depth;
+  if (src != nullptr && src != this) {
+    std::vector<std::uint8_t> tmp(bytes);
+    CUVIRT_TRY(src->copyNow(packedTo(op, tmp.data(), true)));
+    CopyOp rest = packedTo(op, tmp.data(), false);
+    return dst != nullptr ? dst->copyNow(rest) : RemoteDevice::copyDirect(rest);
+  }
+  if (dst != nullptr && dst != this) {
+    std::vector<std::uint8_t> tmp(bytes);
+    CUVIRT_TRY(src != nullptr ? src->copyNow(packedTo(op, tmp.data(), true))
+                              : RemoteDevice::copyDirect(packedTo(op, tmp.data(), true)));
+    return dst->copyNow(packedTo(op, tmp.data(), false));
+  }
+  return copyDirect(op);
+}
+
+void RemoteDevice::release(std::uint64_t address, std::size_t bytes) {
+  flatbuffers::FlatBufferBuilder fb;
+  fb.Finish(wire::CreateClientMessage(fb, 0, Request::Release,
+                                      wire::CreateRelease(fb, index_, address, bytes).Union()));
+  (void)conn_->post(fb); // the addresses stay usable either way
+}
+
+std::unique_ptr<Queue> RemoteDevice::createQueue(int priority, ErrorSink *errors) {
+  const std::uint64_t id = conn_->nextId();
+  conn_->trackQueue(id, errors);
+  flatbuffers::FlatBufferBuilder fb;
+  fb.Finish(wire::CreateClientMessage(fb, 0, Request::CreateQueue,
+                                      wire::CreateCreateQueue(fb, index_, id, priority).Union()));
+  if (Status s = conn_->post(fb); !s.ok() && errors != nullptr)
+    errors->asyncError(s.code(), lastErrorMessage());
+  return std::make_unique<RemoteQueue>(*this, id, errors);
+}
+
+Status RemoteDevice::writeNow(std::uint64_t dst, std::size_t dstPitch, const std::uint8_t *src,
+                              std::size_t srcPitch, std::size_t width, std::size_t rows) {
+  if (width == 0 || rows == 0)
+    return {};
+  const std::uint64_t seq = conn_->nextSeq();
+  conn_->expect(seq);
+  Lent lent;
+  Status sent;
+  // Pieces: whole rows up to kChunkBytes, or slices of one long row.
+  const std::size_t perPiece = width >= kChunkBytes ? 1 : kChunkBytes / width;
+  const std::size_t sliceBytes = width >= kChunkBytes ? kChunkBytes : width;
+  for (std::size_t r = 0; r < rows && sent.ok(); r += perPiece) {
+    const std::size_t n = std::min(perPiece, rows - r);
+    for (std::size_t off = 0; off < width && sent.ok(); off += sliceBytes) {
+      const std::size_t w = std::min(sliceBytes, width - off);
+      const bool last = r + n >= rows && off + w >= width;
+      zmq_msg_t data;
+      if (n == 1 || srcPitch == width) {
+        lent.lend(&data, src + r * srcPitch + off, w * n);
+      } else {
+        zmq_msg_init_size(&data, w * n);
+        auto *out = static_cast<std::uint8_t *>(zmq_msg_data(&data));
+        for (std::size_t i = 0; i < n; ++i)
+          std::memcpy(out + i * w, src + (r + i) * srcPitch + off, w);
+      }
+      flatbuffers::FlatBufferBuilder fb;
+      fb.Finish(wire::CreateClientMessage(
+          fb, last ? seq : 0, Request::Write,
+          wire::CreateWrite(fb, 0, index_, dst + r * dstPitch + off, w, n, dstPitch, last).Union()));
+      sent = conn_->send(fb, &data); // consumes `data`, sent or not
+    }
+  }
+  auto reply = sent.ok() ? conn_->await(seq) : Expected<std::unique_ptr<Frame>>(sent);
+  if (!lent.settle())
+    log().error("remote {}: a copy's buffer is still queued for a server that is gone", conn_->address());
+  return reply ? Status() : reply.status();
+}
+
+Status RemoteDevice::readNow(std::uint8_t *dst, std::size_t dstPitch, std::uint64_t src, std::size_t srcPitch,
+                             std::size_t width, std::size_t rows) {
+  if (width == 0 || rows == 0)
+    return {};
+  struct Piece {
+    std::uint64_t seq;
+    std::uint8_t *dst;
+    std::size_t width, rows;
+  };
+  std::vector<Piece> pieces;
+  const std::size_t perPiece = width >= kChunkBytes ? 1 : kChunkBytes / width;
+  const std::size_t sliceBytes = width >= kChunkBytes ? kChunkBytes : width;
+  Status sent;
+  for (std::size_t r = 0; r < rows && sent.ok(); r += perPiece) {
+    const std::size_t n = std::min(perPiece, rows - r);
+    for (std::size_t off = 0; off < width && sent.ok(); off += sliceBytes) {
+      const std::size_t w = std::min(sliceBytes, width - off);
+      const std::uint64_t seq = conn_->nextSeq();
+      conn_->expect(seq);
+      pieces.push_back({seq, dst + r * dstPitch + off, w, n});
+      flatbuffers::FlatBufferBuilder fb;
+      fb.Finish(wire::CreateClientMessage(
+          fb, seq, Request::Read,
+          wire::CreateRead(fb, 0, index_, src + r * srcPitch + off, w, n, srcPitch, 0).Union()));
+      sent = conn_->send(fb);
+    }
+  }
+  Status result = sent;
+  for (const Piece &p : pieces) {
+    auto reply = conn_->await(p.seq);
+    if (!reply) {
+      if (result.ok())
+        result = reply.status();
+      continue;
+    }
+    Frame &f = **reply;
+    if (!f.hasData || zmq_msg_size(&f.data) != p.width * p.rows) {
+      if (result.ok())
+        result =
+            error(CUDA_ERROR_UNKNOWN, "remote {}: a read came back with the wrong size", conn_->address());
+      continue;
+    }
+    const auto *in = static_cast<const std::uint8_t *>(zmq_msg_data(&f.data));
+    if (p.rows == 1 || dstPitch == p.width)
+      std::memcpy(p.dst, in, p.width * p.rows);
+    else
+      for (std::size_t i = 0; i < p.rows; ++i)
+        std::memcpy(p.dst + i * dstPitch, in + i * p.width, p.width);
+  }
+  return result;
+}
+
+Status RemoteDevice::copyNow(const CopyOp &op) {
+  if (needsStaging(op))
+    return copyStaged(op);
+  return copyDirect(op);
+}
+
+Status RemoteDevice::copyDirect(const CopyOp &op) {
+  const std::size_t dPitch = op.dstPitch ? op.dstPitch : op.widthBytes;
+  const std::size_t sPitch = op.srcPitch ? op.srcPitch : op.widthBytes;
+  const std::size_t dSlice = op.dstSliceBytes ? op.dstSliceBytes : dPitch * op.height;
+  const std::size_t sSlice = op.srcSliceBytes ? op.srcSliceBytes : sPitch * op.height;
+  const bool packed = dPitch == op.widthBytes && sPitch == op.widthBytes && dSlice == dPitch * op.height &&
+                      sSlice == sPitch * op.height;
+  if (!op.dstHost && !op.srcHost) {
+    flatbuffers::FlatBufferBuilder fb;
+    const std::uint64_t seq = conn_->nextSeq();
+    fb.Finish(wire::CreateClientMessage(fb, seq, Request::Copy,
+                                        wire::CreateCopy(fb, 0, index_, op.dst, op.src, op.widthBytes,
+                                                         op.height, op.depth, op.dstPitch, op.dstSliceBytes,
+                                                         op.srcPitch, op.srcSliceBytes)
+                                            .Union()));
+    auto r = conn_->call(fb, seq);
+    return r ? Status() : r.status();
+  }
+  if (op.dstHost && op.srcHost) {
+    for (std::size_t z = 0; z < op.depth; ++z)
+      for (std::size_t y = 0; y < op.height; ++y)
+        std::memmove(reinterpret_cast<void *>(op.dst + z * dSlice + y * dPitch),
+                     reinterpret_cast<const void *>(op.src + z * sSlice + y * sPitch), op.widthBytes);
+    return {};
+  }
+  // One host side, one device side: linear when packed, else slice by slice.
+  const std::size_t slices = packed ? 1 : op.depth;
+  const std::size_t width = packed ? op.widthBytes * op.height * op.depth : op.widthBytes;
+  const std::size_t rows = packed ? 1 : op.height;
+  for (std::size_t z = 0; z < slices; ++z) {
+    if (op.srcHost)
+      CUVIRT_TRY(writeNow(op.dst + z * dSlice, dPitch,
+                          reinterpret_cast<const std::uint8_t *>(op.src + z * sSlice), sPitch, width, rows));
+    else
+      CUVIRT_TRY(readNow(reinterpret_cast<std::uint8_t *>(op.dst + z * dSlice), dPitch, op.src + z * sSlice,
+                         sPitch, width, rows));
+  }
+  return {};
+}
+
+Status RemoteDevice::fillNow(const FillOp &op) {
+  flatbuffers::FlatBufferBuilder fb;
+  const std::uint64_t seq = conn_->nextSeq();
+  fb.Finish(wire::CreateClientMessage(
+      fb, seq, Request::Fill,
+      wire::CreateFill(fb, 0, index_, op.dst, op.pitch, op.width, op.height, op.value, op.elementSize)
+          .Union()));
+  auto r = conn_->call(fb, seq);
+  return r ? Status() : r.status();
+}
+
+Expected<std::unique_ptr<BackendModule>> RemoteDevice::loadModule(const ModuleSource &source,
+                                                                  std::string &log) {
+  const std::string hash = hashImage(source);
+  const std::uint64_t id = conn_->nextId();
+  // The image travels once per server; later loads name it by hash.
+  for (bool ship : {!conn_->imageShipped(hash), true}) {
+    flatbuffers::FlatBufferBuilder fb;
+    std::vector<flatbuffers::Offset<flatbuffers::String>> names;
+    std::vector<std::uint64_t> addresses;
+    for (const auto &[name, address] : source.globals) {
+      names.push_back(fb.CreateString(name));
+      addresses.push_back(address);
+    }
+    auto hashV = fb.CreateVector(reinterpret_cast<const std::uint8_t *>(hash.data()), hash.size());
+    auto ptx = ship ? fb.CreateString(source.ptx) : 0;
+    auto cubin = ship && !source.cubin.empty()
+                     ? fb.CreateVector(reinterpret_cast<const std::uint8_t *>(source.cubin.data()),
+                                       source.cubin.size())
+                     : 0;
+    auto namesV = fb.CreateVector(names);
+    auto addrV = fb.CreateVector(addresses);
+    const std::uint64_t seq = conn_->nextSeq();
+    fb.Finish(wire::CreateClientMessage(
+        fb, seq, Request::LoadModule,
+        wire::CreateLoadModule(fb, index_, id, hashV, ptx, cubin, namesV, addrV).Union()));
+    auto reply = conn_->call(fb, seq);
+    if (!reply) {
+      log += lastErrorMessage() + "\n";
+      return reply.status();
+    }
+    if ((*reply)->message->response_type() == wire::Response::NeedImage && !ship)
+      continue;
+    conn_->markImageShipped(hash);
+    return std::unique_ptr<BackendModule>(std::make_unique<RemoteModule>(conn_, id));
+  }
+  return error(CUDA_ERROR_UNKNOWN, "remote {}: the server did not take the module", conn_->address());
+}
+
+RemoteModule::~RemoteModule() {
+  flatbuffers::FlatBufferBuilder fb;
+  fb.Finish(
+      wire::CreateClientMessage(fb, 0, Request::UnloadModule, wire::CreateUnloadModule(fb, id_).Union()));
+  (void)conn_->post(fb);
+}
+
+Expected<BackendKernel *> RemoteModule::kernel(const std::string &name) {
+  std::lock_guard lock(mutex_);
+  if (auto it = kernels_.find(name); it != kernels_.end())
+    return static_cast<BackendKernel *>(it->second.get());
+  const std::uint64_t id = conn_->nextId();
+  flatbuffers::FlatBufferBuilder fb;
+  const std::uint64_t seq = conn_->nextSeq();
+  fb.Finish(wire::CreateClientMessage(fb, seq, Request::GetKernel,
+                                      wire::CreateGetKernel(fb, id_, id, fb.CreateString(name)).Union()));
+  auto reply = conn_->call(fb, seq);
+  if (!reply)
+    return reply.status();
+  auto &slot = kernels_[name];
+  slot = std::make_unique<RemoteKernel>(id);
+  return static_cast<BackendKernel *>(slot.get());
+}
+
+} // namespace cuvirt::remote

@@ -1,0 +1,35 @@
+// What both ends of the remote protocol agree on: versions, size limits,
+// chunking, and verified decoding of frames (remote.fbs).
+#pragma once
+#include "remote_generated.h"
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace cuvirt::remote {
+
+/// Protocol versions this build speaks; Hello negotiates the highest common.
+constexpr std::uint32_t kVersionMin = 1;
+constexpr std::uint32_t kVersionMax = 1;
+
+/// A control frame (a FlatBuffer) may not exceed this: PTX travels in it.
+constexpr std::size_t kMaxControlFrame = 256u << 20;
+/// A data frame (Write / ReadData payload) may not exceed this.
+constexpr std::size_t kMaxDataFrame = 64u << 20;
+/// Bulk copies travel in pieces of this size, pipelined.
+constexpr std::size_t kChunkBytes = 4u << 20;
+/// Launch parameter buffers (CUDA's own limit is 32 KiB).
+constexpr std::size_t kMaxParamBytes = 32u << 10;
+constexpr std::size_t kMaxDevices = 64;
+
+/// The decoded root of a client frame, or nullptr with `why` set when the
+/// frame is malformed (fails the verifier, too big, no request).
+const wire::ClientMessage *decodeClient(const void *data, std::size_t size, std::string &why);
+/// Same for a server frame.
+const wire::ServerMessage *decodeServer(const void *data, std::size_t size, std::string &why);
+
+/// Bytes spanned by `rows` rows of `width` bytes `pitch` apart; false on
+/// overflow or a pitch narrower than a row.
+bool spanOf(std::uint64_t width, std::uint64_t rows, std::uint64_t pitch, std::uint64_t *span);
+
+} // namespace cuvirt::remote

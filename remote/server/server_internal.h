@@ -1,0 +1,134 @@
+// cuvirtd's state: sessions and what they own, the outbox that worker
+// threads send through, the image cache. Shared by server.cpp (sockets,
+// loop, authentication) and session.cpp (requests).
+#pragma once
+#include "remote/protocol/protocol.h"
+#include "remote/server/server.h"
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <spdlog/spdlog.h>
+#include <thread>
+#include <unordered_map>
+#include <zmq.h>
+
+namespace cuvirt::remote {
+
+/// An owned zmq message (movable).
+struct ZMsg {
+  zmq_msg_t m;
+  ZMsg() { zmq_msg_init(&m); }
+  explicit ZMsg(std::size_t n) { zmq_msg_init_size(&m, n); }
+  ~ZMsg() { zmq_msg_close(&m); }
+  ZMsg(const ZMsg &) = delete;
+  ZMsg &operator=(const ZMsg &) = delete;
+  [[nodiscard]] std::uint8_t *data() { return static_cast<std::uint8_t *>(zmq_msg_data(&m)); }
+  [[nodiscard]] std::size_t size() const { return zmq_msg_size(const_cast<zmq_msg_t *>(&m)); }
+};
+using ZMsgPtr = std::shared_ptr<ZMsg>;
+
+struct Outgoing {
+  std::string routing;
+  std::vector<std::uint8_t> header;
+  ZMsgPtr data; ///< may be null
+};
+
+struct Session;
+
+/// A client's stream on a device; its failures go back as AsyncError.
+struct ServerQueue : ErrorSink {
+  Server::Impl *server = nullptr;
+  std::string routing;
+  std::uint64_t id = 0;
+  std::uint32_t device = 0;
+  std::unique_ptr<Queue> queue;
+  void asyncError(CUresult code, const std::string &message) override;
+};
+
+struct Image {
+  std::string ptx, cubin;
+  ModuleInfo info;
+  std::size_t bytes() const { return ptx.size() + cubin.size(); }
+};
+
+struct ServerModule {
+  std::uint32_t device = 0;
+  std::shared_ptr<Image> image; ///< outlives the backend module, which points into it
+  std::unique_ptr<BackendModule> backend;
+};
+
+struct ServerKernel {
+  std::shared_ptr<ServerModule> module;
+  BackendKernel *kernel = nullptr;
+  const KernelInfo *info = nullptr;
+};
+
+struct Session {
+  std::uint64_t id = 0;
+  std::string routing, client;
+  std::int64_t lastSeen = 0;
+  std::uint64_t committed = 0;
+  struct Region {
+    std::uint32_t device;
+    std::uint64_t size;
+  };
+  std::map<std::uint64_t, Region> regions; ///< every commit, by address
+  std::map<std::uint64_t, std::unique_ptr<ServerQueue>> queues;
+  std::map<std::uint64_t, std::shared_ptr<ServerModule>> modules;
+  std::mutex mutex; ///< kernels, markers, tokens: touched by queue and helper threads
+  std::map<std::uint64_t, ServerKernel> kernels;
+  std::unordered_map<std::uint64_t, MarkerPtr> markers; ///< recorded, not yet reached
+  std::unordered_map<std::uint64_t, MarkerPtr> tokens;  ///< held until the client releases them
+  Status pendingWriteError;                             ///< of unacknowledged write pieces
+};
+using SessionPtr = std::shared_ptr<Session>;
+
+struct Server::Impl {
+  ServerConfig config;
+  std::vector<std::unique_ptr<BackendDevice>> devices;
+  std::shared_ptr<spdlog::logger> log;
+  void *ctx = nullptr, *router = nullptr;
+  std::thread zap;
+  std::atomic<bool> zapStop{false};
+  bool sendless = false; ///< fuzzing: replies are only counted
+  std::vector<int> sentCodes;
+
+  std::unordered_map<std::string, SessionPtr> sessions; ///< by routing id (main thread only)
+  std::uint64_t nextSession = 1;
+  std::atomic<std::uint64_t> committed{0}, rejected{0};
+  std::atomic<int> helpers{0}; ///< detached threads still running
+
+  std::mutex outboxMutex;
+  std::deque<Outgoing> outbox;
+  int wakeFd = -1;
+
+  std::mutex imagesMutex;
+  std::map<std::string, std::shared_ptr<Image>> images;
+  std::deque<std::string> imageOrder;
+  std::size_t imageBytes = 0;
+
+  // server.cpp
+  void send(const std::string &routing, flatbuffers::FlatBufferBuilder &fb, ZMsg *data = nullptr);
+  /// Thread-safe: queued for the loop to send.
+  void notice(const std::string &routing, flatbuffers::FlatBufferBuilder &fb, ZMsgPtr data = nullptr);
+  void flushOutbox();
+  void reply(const std::string &routing, std::uint64_t seq, Status status, const std::string &message = {});
+  void receive(const std::string &routing, ZMsg &header, ZMsg *data, bool extraParts);
+  void expireSessions();
+  /// Frees everything a session owns (on a helper thread: queues drain).
+  void endSession(const SessionPtr &s, const char *why, bool wait = false);
+  /// Runs `fn` on a detached thread counted in `helpers`.
+  void helper(std::function<void()> fn);
+
+  // session.cpp
+  void handle(const std::string &routing, const wire::ClientMessage &m, ZMsg *data);
+  void hello(const std::string &routing, const wire::ClientMessage &m);
+  void stats(const std::string &routing, std::uint64_t seq);
+  void teardown(Session &s);
+};
+
+std::int64_t nowMs();
+
+} // namespace cuvirt::remote

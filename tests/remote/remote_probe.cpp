@@ -1,0 +1,427 @@
+// A raw protocol client for the remote tests: speaks remote.fbs directly,
+// as a hostile or buggy client would, and checks cuvirtd's answers.
+//   remote_probe forged ENDPOINT          forged pointers and handles are refused
+//   remote_probe quota ENDPOINT BYTES     commits beyond the quota get OUT_OF_MEMORY
+//   remote_probe corpus ENDPOINT FILE...  malformed frames get error replies, server keeps serving
+//   remote_probe stats ENDPOINT           prints "sessions committed rejected"
+#include "remote/protocol/protocol.h"
+#include <cstdio>
+#include <cstring>
+#include <cuda.h>
+#include <fstream>
+#include <iterator>
+#include <optional>
+#include <string>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <vector>
+#include <zmq.h>
+
+using namespace cuvirt::remote;
+
+namespace {
+
+int g_failures = 0;
+#define EXPECT(cond, ...)                                                                                    \
+  do {                                                                                                       \
+    if (!(cond)) {                                                                                           \
+      std::fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                                   \
+      std::fprintf(stderr, __VA_ARGS__);                                                                     \
+      std::fprintf(stderr, "\n");                                                                            \
+      ++g_failures;                                                                                          \
+    }                                                                                                        \
+  } while (0)
+
+struct Reply {
+  int code = -1;
+  std::string message;
+  std::vector<std::uint64_t> bytes; // aligned copy of the header
+  std::string data;
+  const wire::ServerMessage *msg = nullptr;
+};
+
+class Client {
+public:
+  Client(void *ctx, const std::string &endpoint) {
+    sock_ = zmq_socket(ctx, ZMQ_DEALER);
+    int linger = 0;
+    zmq_setsockopt(sock_, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_connect(sock_, endpoint.c_str());
+  }
+  ~Client() { zmq_close(sock_); }
+
+  void sendRaw(const void *p, std::size_t n, const std::string *data = nullptr) {
+    zmq_send(sock_, p, n, data ? ZMQ_SNDMORE : 0);
+    if (data)
+      zmq_send(sock_, data->data(), data->size(), 0);
+  }
+  void send(flatbuffers::FlatBufferBuilder &fb, const std::string *data = nullptr) {
+    sendRaw(fb.GetBufferPointer(), fb.GetSize(), data);
+  }
+  /// The next message with this seq (notices and other replies are skipped).
+  std::optional<Reply> await(std::uint64_t seq, int timeoutMs = 5000) {
+    for (int spent = 0; spent < timeoutMs;) {
+      zmq_pollitem_t item{sock_, 0, ZMQ_POLLIN, 0};
+      if (zmq_poll(&item, 1, 100) <= 0) {
+        spent += 100;
+        continue;
+      }
+      Reply r;
+      zmq_msg_t m;
+      zmq_msg_init(&m);
+      zmq_msg_recv(&m, sock_, 0);
+      r.bytes.resize((zmq_msg_size(&m) + 7) / 8);
+      std::memcpy(r.bytes.data(), zmq_msg_data(&m), zmq_msg_size(&m));
+      const bool more = zmq_msg_more(&m);
+      const std::size_t size = zmq_msg_size(&m);
+      zmq_msg_close(&m);
+      if (more) {
+        zmq_msg_init(&m);
+        zmq_msg_recv(&m, sock_, 0);
+        r.data.assign(static_cast<char *>(zmq_msg_data(&m)), zmq_msg_size(&m));
+        zmq_msg_close(&m);
+      }
+      std::string why;
+      r.msg = decodeServer(r.bytes.data(), size, why);
+      if (r.msg == nullptr || r.msg->seq() != seq)
+        continue;
+      r.code = r.msg->code();
+      r.message = r.msg->message() ? r.msg->message()->str() : "";
+      return r;
+    }
+    return std::nullopt;
+  }
+  /// The next AsyncError notice.
+  std::optional<Reply> awaitAsyncError(int timeoutMs = 5000) {
+    for (int spent = 0; spent < timeoutMs;) {
+      zmq_pollitem_t item{sock_, 0, ZMQ_POLLIN, 0};
+      if (zmq_poll(&item, 1, 100) <= 0) {
+        spent += 100;
+        continue;
+      }
+      Reply r;
+      zmq_msg_t m;
+      zmq_msg_init(&m);
+      zmq_msg_recv(&m, sock_, 0);
+      r.bytes.resize((zmq_msg_size(&m) + 7) / 8);
+      std::memcpy(r.bytes.data(), zmq_msg_data(&m), zmq_msg_size(&m));
+      const std::size_t size = zmq_msg_size(&m);
+      zmq_msg_close(&m);
+      std::string why;
+      r.msg = decodeServer(r.bytes.data(), size, why);
+      if (r.msg && r.msg->response_type() == wire::Response::AsyncError) {
+        r.code = r.msg->response_as_AsyncError()->code();
+        return r;
+      }
+    }
+    return std::nullopt;
+  }
+  std::optional<Reply> call(flatbuffers::FlatBufferBuilder &fb, std::uint64_t seq,
+                            const std::string *data = nullptr) {
+    send(fb, data);
+    return await(seq);
+  }
+  bool hello() {
+    flatbuffers::FlatBufferBuilder fb;
+    fb.Finish(wire::CreateClientMessage(
+        fb, 1, wire::Request::Hello,
+        wire::CreateHello(fb, kVersionMin, kVersionMax, fb.CreateString("probe")).Union()));
+    auto r = call(fb, 1);
+    return r && r->code == 0 && r->msg->response_type() == wire::Response::HelloReply;
+  }
+  int commit(std::uint64_t seq, std::uint64_t address, std::uint64_t bytes) {
+    flatbuffers::FlatBufferBuilder fb;
+    fb.Finish(wire::CreateClientMessage(fb, seq, wire::Request::Commit,
+                                        wire::CreateCommit(fb, 0, address, bytes).Union()));
+    auto r = call(fb, seq);
+    return r ? r->code : -1;
+  }
+  int write(std::uint64_t seq, std::uint64_t address, const std::string &bytes) {
+    flatbuffers::FlatBufferBuilder fb;
+    fb.Finish(
+        wire::CreateClientMessage(fb, seq, wire::Request::Write,
+                                  wire::CreateWrite(fb, 0, 0, address, bytes.size(), 1, 0, true).Union()));
+    auto r = call(fb, seq, &bytes);
+    return r ? r->code : -1;
+  }
+  std::optional<Reply> read(std::uint64_t seq, std::uint64_t address, std::uint64_t n) {
+    flatbuffers::FlatBufferBuilder fb;
+    fb.Finish(wire::CreateClientMessage(fb, seq, wire::Request::Read,
+                                        wire::CreateRead(fb, 0, 0, address, n, 1, 0, 0).Union()));
+    return call(fb, seq);
+  }
+  bool ping() {
+    flatbuffers::FlatBufferBuilder fb;
+    fb.Finish(wire::CreateClientMessage(fb, 99, wire::Request::Ping, wire::CreatePing(fb).Union()));
+    auto r = call(fb, 99);
+    return r && r->msg->response_type() == wire::Response::Pong;
+  }
+
+private:
+  void *sock_;
+};
+
+/// An address range free in this process, likely free in the server too.
+std::uint64_t freeRange(std::size_t bytes) {
+  void *p = mmap(nullptr, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  return reinterpret_cast<std::uint64_t>(p);
+}
+
+int forged(void *ctx, const std::string &ep) {
+  Client a(ctx, ep), b(ctx, ep);
+  EXPECT(a.hello(), "session A");
+  EXPECT(b.hello(), "session B");
+  const std::uint64_t base = freeRange(8 << 20);
+  EXPECT(a.commit(10, base, 2 << 20) == CUDA_SUCCESS, "A commits");
+  EXPECT(a.write(11, base, "secret of A") == CUDA_SUCCESS, "A writes its memory");
+  auto own = a.read(12, base, 11);
+  EXPECT(own && own->code == 0 && own->data == "secret of A", "A reads its own memory back");
+  // B forges A's pointer.
+  auto stolen = b.read(13, base, 11);
+  EXPECT(stolen && stolen->code == CUDA_ERROR_INVALID_VALUE && stolen->data.empty(),
+         "B reading A's memory: %d", stolen ? stolen->code : -1);
+  EXPECT(b.write(14, base, "overwrite") == CUDA_ERROR_INVALID_VALUE, "B writing A's memory");
+  EXPECT(b.commit(15, base, 2 << 20) == CUDA_ERROR_OUT_OF_MEMORY, "B committing over A's memory");
+  // Ranges that run past A's own commit, and overflowing ones.
+  auto past = a.read(16, base + (2 << 20) - 4, 8);
+  EXPECT(past && past->code == CUDA_ERROR_INVALID_VALUE, "A reading past its commit");
+  auto wrap = a.read(17, ~std::uint64_t(0) - 2, 8);
+  EXPECT(wrap && wrap->code == CUDA_ERROR_INVALID_VALUE, "wrapping range");
+  EXPECT(a.commit(18, 4096, 4096) != CUDA_SUCCESS, "commit at a low address");
+  // Forged handles: an unknown queue and an unknown kernel.
+  {
+    flatbuffers::FlatBufferBuilder fb;
+    wire::Dim3 one(1, 1, 1);
+    fb.Finish(wire::CreateClientMessage(fb, 0, wire::Request::Launch,
+                                        wire::CreateLaunch(fb, 424242, 777, &one, &one, 0).Union()));
+    b.send(fb);
+    auto e = b.awaitAsyncError();
+    EXPECT(e && e->code == CUDA_ERROR_INVALID_HANDLE, "launch on a forged queue: %d", e ? e->code : -1);
+  }
+  {
+    flatbuffers::FlatBufferBuilder fb;
+    fb.Finish(wire::CreateClientMessage(fb, 20, wire::Request::GetKernel,
+                                        wire::CreateGetKernel(fb, 5555, 1, fb.CreateString("k")).Union()));
+    auto r = b.call(fb, 20);
+    EXPECT(r && r->code == CUDA_ERROR_INVALID_HANDLE, "kernel of a forged module");
+  }
+  // A's data is untouched.
+  auto again = a.read(21, base, 11);
+  EXPECT(again && again->data == "secret of A", "A's memory intact");
+  return g_failures == 0 ? 0 : 1;
+}
+
+int quota(void *ctx, const std::string &ep, std::uint64_t limit) {
+  Client a(ctx, ep);
+  EXPECT(a.hello(), "session");
+  const std::uint64_t chunk = 2 << 20;
+  const std::uint64_t base = freeRange(limit + 4 * chunk);
+  std::uint64_t done = 0;
+  int code = 0;
+  for (std::uint64_t seq = 10; done + chunk <= limit && seq < 100000; ++seq) {
+    code = a.commit(seq, base + done, chunk);
+    if (code != 0)
+      break;
+    done += chunk;
+  }
+  EXPECT(code == 0, "commits within the quota: %d", code);
+  EXPECT(a.commit(7, base + done, chunk) == CUDA_ERROR_OUT_OF_MEMORY, "commit beyond the quota");
+  return g_failures == 0 ? 0 : 1;
+}
+
+int corpus(void *ctx, const std::string &ep, int argc, char **argv) {
+  Client bad(ctx, ep), good(ctx, ep);
+  EXPECT(good.hello(), "well-behaved session");
+  EXPECT(bad.hello(), "fuzzing session");
+  int n = 0;
+  for (int i = 0; i < argc; ++i) {
+    std::ifstream in(argv[i], std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (bytes.empty())
+      bytes = "x";
+    bad.sendRaw(bytes.data(), bytes.size());
+    ++n;
+    // Every few frames the other client must still be served.
+    if (n % 8 == 0)
+      EXPECT(good.ping(), "server still answers after %d malformed frames", n);
+  }
+  EXPECT(good.ping(), "server answers after the corpus");
+  EXPECT(bad.ping(), "the fuzzing client's session survives too");
+  std::printf("sent %d frames\n", n);
+  return g_failures == 0 ? 0 : 1;
+}
+
+/// Valid frames of every request, then damaged copies: the corpus test's
+/// input and the fuzzer's seeds.
+int gencorpus(const std::string &dir) {
+  std::vector<std::string> frames;
+  auto add = [&](flatbuffers::FlatBufferBuilder &fb) {
+    frames.emplace_back(reinterpret_cast<const char *>(fb.GetBufferPointer()), fb.GetSize());
+  };
+  using R = wire::Request;
+  {
+    flatbuffers::FlatBufferBuilder fb;
+    fb.Finish(wire::CreateClientMessage(fb, 1, R::Hello,
+                                        wire::CreateHello(fb, 0, 99, fb.CreateString("x")).Union()));
+    add(fb);
+  }
+  {
+    flatbuffers::FlatBufferBuilder fb;
+    fb.Finish(wire::CreateClientMessage(fb, 2, R::Hello, wire::CreateHello(fb, 50, 60).Union()));
+    add(fb);
+  }
+  for (std::uint64_t a :
+       {std::uint64_t(0), std::uint64_t(4096), ~std::uint64_t(0) - 4095, std::uint64_t(1) << 46}) {
+    flatbuffers::FlatBufferBuilder fb;
+    fb.Finish(
+        wire::CreateClientMessage(fb, 3, R::Commit, wire::CreateCommit(fb, 0, a, ~std::uint64_t(0)).Union()));
+    add(fb);
+    flatbuffers::FlatBufferBuilder fb2;
+    fb2.Finish(wire::CreateClientMessage(fb2, 4, R::Read,
+                                         wire::CreateRead(fb2, 0, 7, a, 1u << 30, 1u << 30, 1).Union()));
+    add(fb2);
+    flatbuffers::FlatBufferBuilder fb3;
+    fb3.Finish(
+        wire::CreateClientMessage(fb3, 5, R::Write, wire::CreateWrite(fb3, 9, 0, a, 16, 4, 1, true).Union()));
+    add(fb3);
+    flatbuffers::FlatBufferBuilder fb4;
+    fb4.Finish(wire::CreateClientMessage(
+        fb4, 6, R::Copy, wire::CreateCopy(fb4, 0, 0, a, a + 8, ~std::uint64_t(0), 3, 3, 1, 1, 1, 1).Union()));
+    add(fb4);
+    flatbuffers::FlatBufferBuilder fb5;
+    fb5.Finish(wire::CreateClientMessage(fb5, 7, R::Fill,
+                                         wire::CreateFill(fb5, 0, 0, a, 0, 1u << 31, 9, 7, 3).Union()));
+    add(fb5);
+  }
+  {
+    flatbuffers::FlatBufferBuilder fb;
+    std::uint8_t hash[16] = {1};
+    fb.Finish(
+        wire::CreateClientMessage(fb, 8, R::LoadModule,
+                                  wire::CreateLoadModule(fb, 0, 1, fb.CreateVector(hash, 16),
+                                                         fb.CreateString(".version 7.0\n.target sm_52\n@@@"))
+                                      .Union()));
+    add(fb);
+  }
+  {
+    flatbuffers::FlatBufferBuilder fb;
+    wire::Dim3 z(0, 0, 0), big(4096, 4096, 4096);
+    std::vector<std::uint8_t> params(100000, 0xab);
+    fb.Finish(wire::CreateClientMessage(
+        fb, 0, R::Launch, wire::CreateLaunch(fb, 1, 1, &z, &big, ~0u, fb.CreateVector(params)).Union()));
+    add(fb);
+  }
+  for (R r : {R::CreateQueue, R::DestroyQueue, R::Record, R::WaitMarker, R::WaitToken, R::HostPoint,
+              R::ReleaseToken, R::UnloadModule, R::GetKernel, R::Release, R::StatsRequest, R::Ping}) {
+    flatbuffers::FlatBufferBuilder fb;
+    flatbuffers::Offset<void> body;
+    switch (r) {
+    case R::CreateQueue:
+      body = wire::CreateCreateQueue(fb, 99, 0, -100).Union();
+      break;
+    case R::DestroyQueue:
+      body = wire::CreateDestroyQueue(fb, 12345).Union();
+      break;
+    case R::Record:
+      body = wire::CreateRecord(fb, 12345, 1).Union();
+      break;
+    case R::WaitMarker:
+      body = wire::CreateWaitMarker(fb, 12345, 1).Union();
+      break;
+    case R::WaitToken:
+      body = wire::CreateWaitToken(fb, 12345, 1).Union();
+      break;
+    case R::HostPoint:
+      body = wire::CreateHostPoint(fb, 12345, 1).Union();
+      break;
+    case R::ReleaseToken:
+      body = wire::CreateReleaseToken(fb, 777).Union();
+      break;
+    case R::UnloadModule:
+      body = wire::CreateUnloadModule(fb, 777).Union();
+      break;
+    case R::GetKernel:
+      body = wire::CreateGetKernel(fb, 777, 1).Union();
+      break;
+    case R::Release:
+      body = wire::CreateRelease(fb, 0, 4096, 1 << 20).Union();
+      break;
+    case R::StatsRequest:
+      body = wire::CreateStatsRequest(fb).Union();
+      break;
+    default:
+      body = wire::CreatePing(fb).Union();
+      break;
+    }
+    fb.Finish(wire::CreateClientMessage(fb, 9, r, body));
+    add(fb);
+  }
+  // Damage: truncation, flipped bytes, a wrong union tag, junk.
+  const std::size_t valid = frames.size();
+  std::uint32_t rng = 12345;
+  auto next = [&] { return rng = rng * 1664525u + 1013904223u; };
+  for (std::size_t i = 0; i < valid; ++i) {
+    const std::string f = frames[i];
+    frames.push_back(f.substr(0, f.size() / 2));
+    for (int k = 0; k < 3; ++k) {
+      std::string g = f;
+      for (int j = 0; j < 4; ++j)
+        g[next() % g.size()] ^= static_cast<char>(1u << (next() % 8));
+      frames.push_back(g);
+    }
+    std::string t = f;
+    t[4] = static_cast<char>(0x7f); // root offset into nowhere
+    frames.push_back(t);
+  }
+  frames.push_back(std::string(3, '\0'));
+  frames.push_back(std::string(64, '\xff'));
+  std::string junk(4096, '\0');
+  for (auto &c : junk)
+    c = static_cast<char>(next());
+  frames.push_back(junk);
+  mkdir(dir.c_str(), 0755);
+  for (std::size_t i = 0; i < frames.size(); ++i) {
+    std::ofstream out(dir + "/" + (i < valid ? "valid-" : "bad-") + std::to_string(i), std::ios::binary);
+    out << frames[i];
+  }
+  std::printf("%zu frames in %s\n", frames.size(), dir.c_str());
+  return 0;
+}
+
+int stats(void *ctx, const std::string &ep) {
+  Client c(ctx, ep);
+  flatbuffers::FlatBufferBuilder fb;
+  fb.Finish(
+      wire::CreateClientMessage(fb, 5, wire::Request::StatsRequest, wire::CreateStatsRequest(fb).Union()));
+  auto r = c.call(fb, 5);
+  if (!r || r->msg->response_type() != wire::Response::StatsReply)
+    return 1;
+  const auto *s = r->msg->response_as_StatsReply();
+  std::printf("%u %llu %llu\n", s->sessions(), (unsigned long long)s->committed(),
+              (unsigned long long)s->rejected_messages());
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  if (argc < 3) {
+    std::fprintf(stderr, "usage: remote_probe forged|quota|corpus|stats ENDPOINT [...]\n");
+    return 2;
+  }
+  void *ctx = zmq_ctx_new();
+  const std::string cmd = argv[1], ep = argv[2];
+  int rc = 2;
+  if (cmd == "forged")
+    rc = forged(ctx, ep);
+  else if (cmd == "quota" && argc > 3)
+    rc = quota(ctx, ep, std::strtoull(argv[3], nullptr, 0));
+  else if (cmd == "corpus")
+    rc = corpus(ctx, ep, argc - 3, argv + 3);
+  else if (cmd == "gencorpus")
+    rc = gencorpus(ep);
+  else if (cmd == "stats")
+    rc = stats(ctx, ep);
+  std::printf("%s: %s\n", cmd.c_str(), rc == 0 ? "ok" : "FAILED");
+  return rc;
+}

@@ -1,0 +1,1427 @@
+// The block-ification pass (see blockify.h for the shape it produces).
+#include "translate/cpu/jit/blockify.h"
+#include "translate/cpu/jit/block_runtime.h"
+
+#include <llvm/ADT/PostOrderIterator.h>
+#include <llvm/ADT/SmallPtrSet.h>
+#include <llvm/ADT/StringSwitch.h>
+#include <llvm/IR/Constants.h>
+#include <llvm/IR/DebugInfo.h>
+#include <llvm/IR/IRBuilder.h>
+#include <llvm/IR/InstIterator.h>
+#include <llvm/IR/Instructions.h>
+#include <llvm/IR/IntrinsicInst.h>
+#include <llvm/IR/Intrinsics.h>
+#include <llvm/IR/MDBuilder.h>
+#include <llvm/IR/Module.h>
+#include <llvm/IR/PassManager.h>
+#include <llvm/IR/Verifier.h>
+#include <llvm/Passes/PassBuilder.h>
+#include <llvm/Support/raw_ostream.h>
+#include <llvm/Transforms/IPO/AlwaysInliner.h>
+#include <llvm/Transforms/InstCombine/InstCombine.h>
+#include <llvm/Transforms/Scalar/EarlyCSE.h>
+#include <llvm/Transforms/Scalar/SROA.h>
+#include <llvm/Transforms/Scalar/SimplifyCFG.h>
+#include <llvm/Transforms/Utils/BasicBlockUtils.h>
+#include <llvm/Transforms/Utils/Cloning.h>
+#include <llvm/Transforms/Utils/Local.h>
+#include <llvm/Transforms/Utils/ValueMapper.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <fmt/format.h>
+#include <map>
+#include <set>
+
+namespace cuvirt::cpu::jit {
+
+static_assert(offsetof(BlockEnv, gridDim) == 0 && offsetof(BlockEnv, blockDim) == 12 &&
+                  offsetof(BlockEnv, blockIdx) == 24 && offsetof(BlockEnv, dynamicSharedBytes) == 36 &&
+                  offsetof(BlockEnv, shared) == 40 && offsetof(BlockEnv, params) == 48 &&
+                  offsetof(BlockEnv, smid) == 64,
+              "the IR below mirrors BlockEnv's layout");
+static_assert(offsetof(CollSlot, value) == 0 && offsetof(CollSlot, mask) == 8 &&
+              offsetof(CollSlot, b) == 12 && offsetof(CollSlot, c) == 16 && offsetof(CollSlot, pred) == 20 &&
+              offsetof(CollSlot, result) == 24 && offsetof(CollSlot, resultPred) == 32);
+
+std::string blockFunctionName(std::string_view kernel) { return std::string(kernel) + ".block"; }
+
+namespace {
+using namespace llvm;
+
+// ---- what each cuvirt.* call is --------------------------------------------
+
+enum class Sr {
+  None,
+  Tid,
+  Ntid,
+  Ctaid,
+  Nctaid, // with dim
+  LaneId,
+  WarpId,
+  NWarpId,
+  SmId,
+  NSmId,
+  GridId,
+  LmEq,
+  LmLe,
+  LmLt,
+  LmGe,
+  LmGt,
+  Clock,
+  Clock64,
+  GlobalTimer,
+  SharedBase,
+  DynSharedBase,
+  DynSharedSize,
+  Trap,
+  Nanosleep,
+  Fence,
+  Unsupported,
+  Yield, // barrier or collective: see kind
+  // the pass's own placeholders
+  Slot,
+  CollSlotPtr,
+  ResumeHere,
+};
+
+struct CallInfo {
+  Sr sr = Sr::None;
+  int dim = 0;
+  std::int32_t kind = 0; // ResumeKind for Sr::Yield
+};
+
+CallInfo classify(StringRef name) {
+  CallInfo ci;
+  if (!name.starts_with("cuvirt."))
+    return ci;
+  StringRef n = name.drop_front(7);
+  auto dimOf = [](StringRef s) { return s.ends_with(".x") ? 0 : s.ends_with(".y") ? 1 : 2; };
+  if (n.starts_with("tid.") || n.starts_with("ntid.") || n.starts_with("ctaid.") ||
+      n.starts_with("nctaid.")) {
+    ci.sr = n.starts_with("tid.")     ? Sr::Tid
+            : n.starts_with("ntid.")  ? Sr::Ntid
+            : n.starts_with("ctaid.") ? Sr::Ctaid
+                                      : Sr::Nctaid;
+    ci.dim = dimOf(n);
+    return ci;
+  }
+  ci.sr = StringSwitch<Sr>(n)
+              .Case("laneid", Sr::LaneId)
+              .Case("warpid", Sr::WarpId)
+              .Case("nwarpid", Sr::NWarpId)
+              .Case("smid", Sr::SmId)
+              .Case("nsmid", Sr::NSmId)
+              .Case("gridid", Sr::GridId)
+              .Case("lanemask.eq", Sr::LmEq)
+              .Case("lanemask.le", Sr::LmLe)
+              .Case("lanemask.lt", Sr::LmLt)
+              .Case("lanemask.ge", Sr::LmGe)
+              .Case("lanemask.gt", Sr::LmGt)
+              .Case("clock", Sr::Clock)
+              .Case("clock64", Sr::Clock64)
+              .Case("globaltimer", Sr::GlobalTimer)
+              .Case("shared.base", Sr::SharedBase)
+              .Case("dynshared.base", Sr::DynSharedBase)
+              .Case("dynshared.size", Sr::DynSharedSize)
+              .Case("trap", Sr::Trap)
+              .Case("nanosleep", Sr::Nanosleep)
+              .Case("fence", Sr::Fence)
+              .Case("unsupported", Sr::Unsupported)
+              .Case("jit.slot", Sr::Slot)
+              .Case("jit.collslot", Sr::CollSlotPtr)
+              .Case("jit.yield", Sr::ResumeHere)
+              .Default(Sr::None);
+  if (ci.sr != Sr::None)
+    return ci;
+  ci.kind = StringSwitch<std::int32_t>(n)
+                .Case("barrier", kBarrier)
+                .Case("barrier.arrive", kBarrier) // a stronger sync than needed, never a wrong one
+                .Case("barrier.red.popc", kBarRedPopc)
+                .Case("barrier.red.and", kBarRedAnd)
+                .Case("barrier.red.or", kBarRedOr)
+                .Case("warpsync", kWarpSync)
+                .Case("shfl.idx", kShflIdx)
+                .Case("shfl.up", kShflUp)
+                .Case("shfl.down", kShflDown)
+                .Case("shfl.bfly", kShflBfly)
+                .Case("vote.all", kVoteAll)
+                .Case("vote.any", kVoteAny)
+                .Case("vote.uni", kVoteUni)
+                .Case("vote.ballot", kVoteBallot)
+                .Case("match.any.i32", kMatchAny32)
+                .Case("match.any.i64", kMatchAny64)
+                .Case("match.all.i32", kMatchAll32)
+                .Case("match.all.i64", kMatchAll64)
+                .Case("redux.add", kReduxAdd)
+                .Case("redux.min", kReduxMin)
+                .Case("redux.max", kReduxMax)
+                .Case("redux.umin", kReduxUmin)
+                .Case("redux.umax", kReduxUmax)
+                .Case("redux.and", kReduxAnd)
+                .Case("redux.or", kReduxOr)
+                .Case("redux.xor", kReduxXor)
+                .Case("activemask", kActiveMask)
+                .Default(-1);
+  if (ci.kind >= 0)
+    ci.sr = Sr::Yield;
+  return ci;
+}
+
+CallInfo classify(const CallBase *cb) {
+  const Function *f = cb->getCalledFunction();
+  return f ? classify(f->getName()) : CallInfo{};
+}
+
+// Pure functions of the block/thread position: recomputed rather than stored.
+bool isPureSr(Sr sr) {
+  switch (sr) {
+  case Sr::Tid:
+  case Sr::Ntid:
+  case Sr::Ctaid:
+  case Sr::Nctaid:
+  case Sr::LaneId:
+  case Sr::WarpId:
+  case Sr::NWarpId:
+  case Sr::SmId:
+  case Sr::NSmId:
+  case Sr::GridId:
+  case Sr::LmEq:
+  case Sr::LmLe:
+  case Sr::LmLt:
+  case Sr::LmGe:
+  case Sr::LmGt:
+  case Sr::SharedBase:
+  case Sr::DynSharedBase:
+  case Sr::DynSharedSize:
+  case Sr::Slot:
+  case Sr::CollSlotPtr:
+    return true;
+  default:
+    return false;
+  }
+}
+
+std::string constString(Value *v) {
+  if (auto *gv = dyn_cast<GlobalVariable>(v->stripPointerCasts()))
+    if (gv->hasInitializer())
+      if (auto *cds = dyn_cast<ConstantDataSequential>(gv->getInitializer()))
+        if (cds->isString())
+          return cds->getAsString().rtrim('\0').str();
+  return "<unknown>";
+}
+
+// ---- the pass ----------------------------------------------------------------
+
+struct SlotInfo {
+  std::uint64_t size = 0, align = 1, prefix = 0;
+  bool uniform = false; ///< the same value for every thread at each resume point
+};
+
+class Blockifier {
+public:
+  Blockifier(Module &m, const BlockifyOptions &o, std::string &log)
+      : m_(m), opts_(o), log_(log), ctx_(m.getContext()), dl_(m.getDataLayout()) {
+    i1_ = Type::getInt1Ty(ctx_);
+    i32_ = Type::getInt32Ty(ctx_);
+    i64_ = Type::getInt64Ty(ctx_);
+    ptr_ = PointerType::getUnqual(ctx_);
+    envTy_ = StructType::get(ctx_, {ArrayType::get(i32_, 3), ArrayType::get(i32_, 3), ArrayType::get(i32_, 3),
+                                    i32_, ptr_, ptr_, ptr_, i32_});
+    yieldFn_ = getFn("cuvirt.jit.yield", Type::getVoidTy(ctx_), {i32_});
+    slotFn_ = getFn("cuvirt.jit.slot", ptr_, {i32_});
+    collFn_ = getFn("cuvirt.jit.collslot", ptr_, {});
+  }
+
+  Status run();
+
+private:
+  struct Frame; // the values a region function has at hand
+
+  Function *getFn(StringRef name, Type *ret, ArrayRef<Type *> args) {
+    return cast<Function>(m_.getOrInsertFunction(name, FunctionType::get(ret, args, false)).getCallee());
+  }
+  unsigned paramKind() const { return ctx_.getMDKindID("cuvirt.param"); }
+  void hoistBlockInvariant(Function &g);
+  struct Guard {
+    BranchInst *branch;
+    CmpInst::Predicate pred; // pred(base + tid.x, bound)
+    Value *base, *bound;
+  };
+  std::vector<Guard> findGuards(const std::vector<BasicBlock *> &blocks, Value *tidX);
+  bool isBlockInvariant(Value *v, int depth);
+  void markParallel(Function &g, const std::vector<BranchInst *> &latches);
+  Status fail(CUresult code, const std::string &msg) {
+    log_ += msg + "\n";
+    return report(code, msg);
+  }
+
+  Status prepare();
+  Status blockifyKernel(Function &f);
+  void markInvariantParamLoads(Function &f);
+  std::vector<BasicBlock *> splitYields(Function &f, std::vector<std::int32_t> &kinds);
+  void fixLiveAcross(Function &f, const std::vector<BasicBlock *> &entries);
+  Status allocasToSlots(Function &f, std::vector<SlotInfo> &slots, std::uint64_t &frameBytes);
+  Function *emitRegion(Function &f, const std::string &name, bool withState, bool nested,
+                       const std::vector<BasicBlock *> &entries, int entry,
+                       const std::vector<SlotInfo> &slots);
+  void lowerCalls(const std::vector<BasicBlock *> &blocks, Frame &fr, const std::vector<SlotInfo> &slots,
+                  std::uint32_t staticShared);
+
+  Module &m_;
+  const BlockifyOptions &opts_;
+  std::string &log_;
+  LLVMContext &ctx_;
+  const DataLayout &dl_;
+  Type *i1_, *i32_, *i64_;
+  PointerType *ptr_;
+  StructType *envTy_;
+  Function *yieldFn_, *slotFn_, *collFn_;
+  SmallPtrSet<Value *, 16> uniformAllocas_; // demoted values every thread holds alike
+  bool allBranchesUniform_ = false;
+  std::set<Value *> divergent_;
+  std::vector<MDNode *> slotScopes_, slotNoAlias_; // per frame slot of the kernel being built
+  std::set<Value *> uniform_; // analysed and uniform; anything made later counts as divergent
+  void analyzeUniformity(Function &f);
+  void useUniformSlots(const std::vector<BasicBlock *> &clones, Frame &cf, const std::vector<SlotInfo> &slots,
+                       BasicBlock *entryBB);
+};
+
+// Inlines callees, cleans the front end's output, checks what cannot run.
+Status Blockifier::prepare() {
+  StripDebugInfo(m_); // cloned blocks would otherwise point at the wrong subprogram
+
+  // Call graph, to keep recursive functions out of line.
+  std::map<Function *, std::set<Function *>> callees;
+  for (Function &f : m_)
+    for (Instruction &i : instructions(f))
+      if (auto *cb = dyn_cast<CallBase>(&i))
+        if (Function *c = cb->getCalledFunction(); c && !c->isDeclaration())
+          callees[&f].insert(c);
+  auto reaches = [&](Function *from, Function *to) {
+    std::set<Function *> seen;
+    std::vector<Function *> work{from};
+    while (!work.empty()) {
+      Function *x = work.back();
+      work.pop_back();
+      for (Function *c : callees[x]) {
+        if (c == to)
+          return true;
+        if (seen.insert(c).second)
+          work.push_back(c);
+      }
+    }
+    return false;
+  };
+  for (Function &f : m_) {
+    if (f.isDeclaration() || f.hasFnAttribute("cuvirt-kernel"))
+      continue;
+    if (reaches(&f, &f))
+      continue; // recursion: called per thread
+    f.removeFnAttr(Attribute::NoInline);
+    f.addFnAttr(Attribute::AlwaysInline);
+  }
+  // Barriers and collectives must be visible: mark them so no pass moves them
+  // across control flow, and special registers as pure so they can be CSE'd.
+  for (Function &f : m_) {
+    if (!f.isDeclaration())
+      continue;
+    CallInfo ci = classify(f.getName());
+    if (ci.sr == Sr::Yield) {
+      f.addFnAttr(Attribute::Convergent);
+      f.addFnAttr(Attribute::NoUnwind);
+    } else if (isPureSr(ci.sr) && ci.sr != Sr::Slot && ci.sr != Sr::CollSlotPtr) {
+      f.setDoesNotAccessMemory();
+      f.addFnAttr(Attribute::NoUnwind);
+      f.addFnAttr(Attribute::WillReturn);
+      f.addFnAttr(Attribute::Speculatable);
+    } else if (ci.sr == Sr::None && f.getName().starts_with("cuvirt.")) {
+      return fail(CUDA_ERROR_NOT_SUPPORTED,
+                  fmt::format("cpu jit: unknown kernel IR call {}", f.getName().str()));
+    }
+  }
+
+  LoopAnalysisManager lam;
+  FunctionAnalysisManager fam;
+  CGSCCAnalysisManager cgam;
+  ModuleAnalysisManager mam;
+  PassBuilder pb;
+  pb.registerModuleAnalyses(mam);
+  pb.registerCGSCCAnalyses(cgam);
+  pb.registerFunctionAnalyses(fam);
+  pb.registerLoopAnalyses(lam);
+  pb.crossRegisterProxies(lam, fam, cgam, mam);
+  ModulePassManager mpm;
+  mpm.addPass(AlwaysInlinerPass());
+  FunctionPassManager fpm;
+  fpm.addPass(SROAPass(SROAOptions::ModifyCFG));
+  fpm.addPass(EarlyCSEPass());
+  fpm.addPass(InstCombinePass());
+  fpm.addPass(SimplifyCFGPass());
+  mpm.addPass(createModuleToFunctionPassAdaptor(std::move(fpm)));
+  mpm.run(m_, mam);
+
+  // Functions left out of line: they cannot hold barriers/collectives (there
+  // is no thread loop around them), and have no block context.
+  for (Function &f : m_) {
+    if (f.isDeclaration() || f.hasFnAttribute("cuvirt-kernel"))
+      continue;
+    for (Instruction &i : instructions(f)) {
+      auto *cb = dyn_cast<CallBase>(&i);
+      if (!cb)
+        continue;
+      CallInfo ci = classify(cb);
+      if (ci.sr == Sr::Yield)
+        return fail(
+            CUDA_ERROR_NOT_SUPPORTED,
+            fmt::format("cpu jit: barrier or warp collective in recursive function {}", f.getName().str()));
+      if (ci.sr != Sr::None && ci.sr != Sr::Trap && ci.sr != Sr::Nanosleep && ci.sr != Sr::Fence &&
+          ci.sr != Sr::Clock && ci.sr != Sr::Clock64 && ci.sr != Sr::GlobalTimer && ci.sr != Sr::Unsupported)
+        return fail(CUDA_ERROR_NOT_SUPPORTED,
+                    fmt::format("cpu jit: special register in recursive function {}", f.getName().str()));
+    }
+  }
+  return Status::success();
+}
+
+// Kernel parameters never change during a launch: say so, so that their
+// loads leave the thread loops (and the loops vectorise).
+void Blockifier::markInvariantParamLoads(Function &f) {
+  if (f.arg_empty())
+    return;
+  MDNode *empty = MDNode::get(ctx_, {});
+  std::vector<std::pair<Value *, int>> work{{f.getArg(0), 0}};
+  std::set<Value *> seen;
+  while (!work.empty()) {
+    auto [v, level] = work.back();
+    work.pop_back();
+    if (!seen.insert(v).second)
+      continue;
+    for (User *u : v->users()) {
+      if (isa<GetElementPtrInst>(u) || isa<BitCastInst>(u) || isa<AddrSpaceCastInst>(u)) {
+        work.push_back({u, level});
+      } else if (auto *ld = dyn_cast<LoadInst>(u); ld && ld->getPointerOperand() == v && !ld->isVolatile()) {
+        ld->setMetadata(LLVMContext::MD_invariant_load, empty);
+        ld->setMetadata(paramKind(), empty);
+        if (level == 0 && ld->getType()->isPointerTy())
+          work.push_back({ld, 1});
+      }
+    }
+  }
+}
+
+// Makes each barrier/collective a resume point: operands go to the thread's
+// CollSlot, a `cuvirt.jit.yield(id)` block ends the region, and the resume
+// block reads the result. Returns the resume entries (index = resume id).
+std::vector<BasicBlock *> Blockifier::splitYields(Function &f, std::vector<std::int32_t> &kinds) {
+  std::vector<CallInst *> calls;
+  for (Instruction &i : instructions(f))
+    if (auto *c = dyn_cast<CallInst>(&i); c && classify(c).sr == Sr::Yield)
+      calls.push_back(c);
+  std::vector<BasicBlock *> entries{&f.getEntryBlock()};
+  kinds.assign(1, kEntry);
+  for (CallInst *c : calls) {
+    std::int32_t kind = classify(c).kind;
+    auto id = std::int32_t(entries.size());
+    IRBuilder<> b(c);
+    auto field = [&](Value *slot, unsigned off) {
+      return b.CreateConstInBoundsGEP1_32(b.getInt8Ty(), slot, off);
+    };
+    auto toI32 = [&](Value *v) { return b.CreateZExtOrTrunc(v, i32_); };
+    if (kind != kBarrier) {
+      Value *slot = b.CreateCall(collFn_);
+      if (kind >= kBarRedPopc && kind <= kBarRedOr) {
+        b.CreateStore(toI32(c->getArgOperand(2)), field(slot, 20));
+      } else if (kind == kActiveMask) {
+        b.CreateStore(b.getInt32(0xffffffffu), field(slot, 8));
+      } else {
+        b.CreateStore(toI32(c->getArgOperand(0)), field(slot, 8));
+        if (kind == kVoteAll || kind == kVoteAny || kind == kVoteUni || kind == kVoteBallot) {
+          b.CreateStore(toI32(c->getArgOperand(1)), field(slot, 20));
+        } else if (kind != kWarpSync) {
+          Value *v = c->getArgOperand(1);
+          if (v->getType()->isFloatingPointTy())
+            v = b.CreateBitCast(v, b.getIntNTy(v->getType()->getPrimitiveSizeInBits()));
+          b.CreateStore(b.CreateZExtOrTrunc(v, i64_), field(slot, 0));
+          if (c->arg_size() >= 4) {
+            b.CreateStore(toI32(c->getArgOperand(2)), field(slot, 12));
+            b.CreateStore(toI32(c->getArgOperand(3)), field(slot, 16));
+          }
+        }
+      }
+    }
+    CallInst *y = b.CreateCall(yieldFn_, {b.getInt32(std::uint32_t(id))});
+    BasicBlock *head = c->getParent();
+    BasicBlock *resume = head->splitBasicBlock(c, "resume");
+    head->splitBasicBlock(y, "yield");
+    if (!c->getType()->isVoidTy()) {
+      IRBuilder<> r(c);
+      Value *slot = r.CreateCall(collFn_);
+      Value *res = r.CreateLoad(i64_, r.CreateConstInBoundsGEP1_32(r.getInt8Ty(), slot, 24));
+      Value *pred = r.CreateICmpNE(r.CreateLoad(i32_, r.CreateConstInBoundsGEP1_32(r.getInt8Ty(), slot, 32)),
+                                   r.getInt32(0));
+      Type *ty = c->getType();
+      Value *out = nullptr;
+      if (auto *st = dyn_cast<StructType>(ty)) {
+        out = PoisonValue::get(st);
+        out = r.CreateInsertValue(out, r.CreateZExtOrTrunc(res, st->getElementType(0)), {0});
+        if (st->getNumElements() > 1)
+          out = r.CreateInsertValue(out, r.CreateZExtOrTrunc(pred, st->getElementType(1)), {1});
+      } else if (ty->isIntegerTy(1)) {
+        out = pred;
+      } else {
+        out = r.CreateZExtOrTrunc(res, ty);
+      }
+      c->replaceAllUsesWith(out);
+    }
+    c->eraseFromParent();
+    entries.push_back(resume);
+    kinds.push_back(kind);
+  }
+  return entries;
+}
+
+bool isRematerializable(Value *v, int depth) {
+  if (isa<Constant>(v) || isa<Argument>(v) || isa<AllocaInst>(v))
+    return true;
+  auto *i = dyn_cast<Instruction>(v);
+  if (!i || depth > 8)
+    return false;
+  if (auto *cb = dyn_cast<CallBase>(i))
+    return isPureSr(classify(cb).sr);
+  if (auto *ld = dyn_cast<LoadInst>(i))
+    return ld->hasMetadata(LLVMContext::MD_invariant_load) &&
+           isRematerializable(ld->getPointerOperand(), depth + 1);
+  if (auto *bo = dyn_cast<BinaryOperator>(i)) {
+    switch (bo->getOpcode()) {
+    case Instruction::UDiv:
+    case Instruction::SDiv:
+    case Instruction::URem:
+    case Instruction::SRem: {
+      auto *d = dyn_cast<ConstantInt>(bo->getOperand(1));
+      if (!d || d->isZero() || d->isMinusOne())
+        return false;
+      break;
+    }
+    default:
+      break;
+    }
+  } else if (!isa<CastInst>(i) && !isa<GetElementPtrInst>(i) && !isa<CmpInst>(i) && !isa<SelectInst>(i) &&
+             !isa<UnaryOperator>(i) && !isa<ExtractValueInst>(i)) {
+    return false;
+  }
+  for (Value *op : i->operands())
+    if (!isRematerializable(op, depth + 1))
+      return false;
+  return true;
+}
+
+Value *rematAt(Value *v, Instruction *before) {
+  auto *i = dyn_cast<Instruction>(v);
+  if (!i || isa<AllocaInst>(i))
+    return v;
+  Instruction *c = i->clone();
+  c->insertBefore(before->getIterator());
+  for (unsigned k = 0; k < c->getNumOperands(); ++k)
+    c->setOperand(k, rematAt(c->getOperand(k), c));
+  return c;
+}
+
+// Blocks where `v` is live on entry (classic per-variable backward walk).
+SmallPtrSet<BasicBlock *, 16> liveInBlocks(Instruction *v) {
+  SmallPtrSet<BasicBlock *, 16> live;
+  BasicBlock *def = v->getParent();
+  SmallVector<BasicBlock *, 16> work;
+  for (Use &u : v->uses()) {
+    auto *user = cast<Instruction>(u.getUser());
+    BasicBlock *b = user->getParent();
+    if (auto *phi = dyn_cast<PHINode>(user))
+      b = phi->getIncomingBlock(u);
+    if (b != def)
+      work.push_back(b);
+  }
+  while (!work.empty()) {
+    BasicBlock *b = work.pop_back_val();
+    if (!live.insert(b).second)
+      continue;
+    for (BasicBlock *p : predecessors(b))
+      if (p != def)
+        work.push_back(p);
+  }
+  return live;
+}
+
+// Values live at a resume point: recompute them there when they depend only
+// on thread-invariant inputs and the thread index, otherwise keep them per
+// thread in memory (an alloca, which becomes a frame slot).
+void Blockifier::fixLiveAcross(Function &f, const std::vector<BasicBlock *> &entries) {
+  SmallPtrSet<BasicBlock *, 16> resume(entries.begin() + 1, entries.end());
+  for (int round = 0; round < 16; ++round) {
+    std::vector<Instruction *> across;
+    for (Instruction &i : instructions(f)) {
+      if (isa<AllocaInst>(i) || i.getType()->isVoidTy() || i.use_empty())
+        continue;
+      auto live = liveInBlocks(&i);
+      if (std::any_of(resume.begin(), resume.end(), [&](BasicBlock *e) { return live.contains(e); }))
+        across.push_back(&i);
+    }
+    if (across.empty())
+      return;
+    for (Instruction *i : across) {
+      if (!isa<PHINode>(i) && isRematerializable(i, 0)) {
+        for (Use &u : make_early_inc_range(i->uses())) {
+          auto *user = cast<Instruction>(u.getUser());
+          Instruction *at = user;
+          if (auto *phi = dyn_cast<PHINode>(user))
+            at = phi->getIncomingBlock(u)->getTerminator();
+          u.set(rematAt(i, at));
+        }
+        if (i->use_empty() && !i->mayHaveSideEffects())
+          i->eraseFromParent();
+      } else if (auto *phi = dyn_cast<PHINode>(i)) {
+        bool uni = allBranchesUniform_ && uniform_.count(phi);
+        AllocaInst *a = DemotePHIToStack(phi);
+        if (uni) {
+          uniformAllocas_.insert(a);
+          for (User *u : a->users()) // its reloads are as uniform as the value
+            if (isa<LoadInst>(u))
+              uniform_.insert(u);
+        }
+      } else {
+        bool uni = allBranchesUniform_ && uniform_.count(i);
+        AllocaInst *a = DemoteRegToStack(*i);
+        if (uni) {
+          uniformAllocas_.insert(a);
+          for (User *u : a->users()) // its reloads are as uniform as the value
+            if (isa<LoadInst>(u))
+              uniform_.insert(u);
+        }
+      }
+    }
+  }
+}
+
+// Which values may differ between the threads of a block (a forward
+// propagation from the thread index, per-thread memory and collectives).
+// When no branch depends on such a value, every thread reaches each resume
+// point by the same path, so a uniform value kept across a barrier holds the
+// same in every thread's slot: see useUniformSlots.
+void Blockifier::analyzeUniformity(Function &f) {
+  divergent_.clear();
+  std::vector<Instruction *> work;
+  auto source = [&](Instruction &i) {
+    if (isa<AllocaInst>(i) || isa<AtomicRMWInst>(i) || isa<AtomicCmpXchgInst>(i))
+      return true;
+    if (auto *ld = dyn_cast<LoadInst>(&i))
+      return !ld->hasMetadata(paramKind());
+    if (auto *cb = dyn_cast<CallBase>(&i)) {
+      switch (classify(cb).sr) {
+      case Sr::Ntid:
+      case Sr::Ctaid:
+      case Sr::Nctaid:
+      case Sr::NWarpId:
+      case Sr::SmId:
+      case Sr::NSmId:
+      case Sr::GridId:
+      case Sr::SharedBase:
+      case Sr::DynSharedBase:
+      case Sr::DynSharedSize:
+        return false;
+      default:
+        return !cb->getType()->isVoidTy();
+      }
+    }
+    return false;
+  };
+  for (Instruction &i : instructions(f))
+    if (source(i) && divergent_.insert(&i).second)
+      work.push_back(&i);
+  while (!work.empty()) {
+    Instruction *i = work.back();
+    work.pop_back();
+    for (User *u : i->users())
+      if (auto *ui = dyn_cast<Instruction>(u); ui && divergent_.insert(ui).second)
+        work.push_back(ui);
+  }
+  uniform_.clear();
+  for (Instruction &i : instructions(f))
+    if (!divergent_.count(&i))
+      uniform_.insert(&i);
+  allBranchesUniform_ = true;
+  for (BasicBlock &bb : f) {
+    Instruction *t = bb.getTerminator();
+    if (auto *br = dyn_cast<BranchInst>(t); br && br->isConditional() && divergent_.count(br->getCondition()))
+      allBranchesUniform_ = false;
+    if (auto *sw = dyn_cast<SwitchInst>(t); sw && divergent_.count(sw->getCondition()))
+      allBranchesUniform_ = false;
+    if (isa<IndirectBrInst>(t) || isa<InvokeInst>(t) || isa<CallBrInst>(t))
+      allBranchesUniform_ = false;
+  }
+}
+
+// Every alloca becomes a per-thread slot of the block frame: slot k of thread
+// t lives at frame + n * prefix_k + t * size_k (slots sorted by alignment).
+Status Blockifier::allocasToSlots(Function &f, std::vector<SlotInfo> &slots, std::uint64_t &frameBytes) {
+  std::vector<AllocaInst *> allocas;
+  for (Instruction &i : instructions(f))
+    if (auto *a = dyn_cast<AllocaInst>(&i))
+      allocas.push_back(a);
+  slots.clear();
+  for (AllocaInst *a : allocas) {
+    auto size = a->getAllocationSize(dl_);
+    if (!size || size->isScalable())
+      return fail(CUDA_ERROR_NOT_SUPPORTED,
+                  fmt::format("cpu jit: dynamic alloca in kernel {} with barriers", f.getName().str()));
+    SlotInfo s;
+    s.uniform = uniformAllocas_.contains(a);
+    s.align = std::min<std::uint64_t>(a->getAlign().value(), 64);
+    s.size = std::max<std::uint64_t>((size->getFixedValue() + s.align - 1) / s.align * s.align, s.align);
+    auto idx = std::uint32_t(slots.size());
+    slots.push_back(s);
+    for (User *u : make_early_inc_range(a->users()))
+      if (auto *ii = dyn_cast<IntrinsicInst>(u); ii && ii->isLifetimeStartOrEnd())
+        ii->eraseFromParent();
+    for (Use &u : make_early_inc_range(a->uses())) {
+      auto *user = cast<Instruction>(u.getUser());
+      Instruction *at = user;
+      if (auto *phi = dyn_cast<PHINode>(user))
+        at = phi->getIncomingBlock(u)->getTerminator();
+      u.set(CallInst::Create(slotFn_, {ConstantInt::get(i32_, idx)}, "slot", at->getIterator()));
+    }
+    a->eraseFromParent();
+  }
+  std::vector<std::size_t> order(slots.size());
+  for (std::size_t k = 0; k < order.size(); ++k)
+    order[k] = k;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](auto x, auto y) { return slots[x].align > slots[y].align; });
+  std::uint64_t prefix = 0;
+  for (std::size_t k : order) {
+    slots[k].prefix = prefix;
+    prefix += slots[k].size;
+  }
+  frameBytes = (prefix + 15) / 16 * 16;
+  return Status::success();
+}
+
+struct Blockifier::Frame {
+  Value *env = nullptr, *params = nullptr, *shared = nullptr, *dynBytes = nullptr, *smid = nullptr;
+  Value *n32 = nullptr, *n64 = nullptr;
+  Value *bdim[3]{}, *gdim[3]{}, *bidx[3]{};
+
+  Value *frame = nullptr, *state = nullptr, *coll = nullptr;
+  std::vector<Value *> slotBase;
+  Value *tid[3]{}; // i32
+  Value *t64 = nullptr, *t32 = nullptr;
+};
+
+// In a region run by all threads, a uniform slot read before the thread has
+// written it in this region holds the value every thread had at the resume
+// point: read it once, from thread 0, before the thread loop. Indices built
+// from it become affine in tid.x, and conditions on it loop-invariant.
+void Blockifier::useUniformSlots(const std::vector<BasicBlock *> &clones, Frame &cf,
+                                 const std::vector<SlotInfo> &slots, BasicBlock *entryBB) {
+  auto slotOf = [&](Value *p) -> int {
+    auto *c = dyn_cast<CallInst>(p);
+    if (!c || c->getCalledFunction() != slotFn_)
+      return -1;
+    auto idx = int(cast<ConstantInt>(c->getArgOperand(0))->getZExtValue());
+    return slots[std::size_t(idx)].uniform ? idx : -1;
+  };
+  std::map<int, std::vector<StoreInst *>> stores;
+  std::vector<std::pair<LoadInst *, int>> loads;
+  for (BasicBlock *bb : clones)
+    for (Instruction &i : *bb) {
+      if (auto *st = dyn_cast<StoreInst>(&i); st && slotOf(st->getPointerOperand()) >= 0)
+        stores[slotOf(st->getPointerOperand())].push_back(st);
+      else if (auto *ld = dyn_cast<LoadInst>(&i); ld && slotOf(ld->getPointerOperand()) >= 0)
+        loads.push_back({ld, slotOf(ld->getPointerOperand())});
+    }
+  // Loads a store of the same slot may precede (in this region) stay per thread.
+  std::map<int, SmallPtrSet<Instruction *, 16>> dirty;
+  for (auto &[idx, sts] : stores) {
+    SmallPtrSet<BasicBlock *, 16> reached;
+    SmallVector<BasicBlock *, 16> work;
+    for (StoreInst *st : sts) {
+      for (Instruction *i = st->getNextNode(); i; i = i->getNextNode())
+        dirty[idx].insert(i);
+      for (BasicBlock *succ : successors(st->getParent()))
+        work.push_back(succ);
+    }
+    while (!work.empty()) {
+      BasicBlock *bb = work.pop_back_val();
+      if (!reached.insert(bb).second)
+        continue;
+      for (Instruction &i : *bb)
+        dirty[idx].insert(&i);
+      for (BasicBlock *succ : successors(bb))
+        work.push_back(succ);
+    }
+  }
+  std::map<std::pair<int, Type *>, Value *> atEntry;
+  for (auto [ld, idx] : loads) {
+    if (dirty[idx].contains(ld) || ld->isVolatile())
+      continue;
+    Value *&v = atEntry[{idx, ld->getType()}];
+    if (!v) {
+      IRBuilder<> b(entryBB->getTerminator());
+      v = b.CreateLoad(ld->getType(),
+                       b.CreateInBoundsGEP(b.getInt8Ty(), cf.frame, cf.slotBase[std::size_t(idx)]),
+                       "uniform");
+    }
+    ld->replaceAllUsesWith(v);
+    ld->eraseFromParent();
+  }
+}
+
+// Emits a function that runs the threads of a block over the per-thread body
+// of `f`, entered at entries[entry] (or, entry < 0, at each thread's state).
+Function *Blockifier::emitRegion(Function &f, const std::string &name, bool withState, bool nested,
+                                 const std::vector<BasicBlock *> &entries, int entry,
+                                 const std::vector<SlotInfo> &slots) {
+  FunctionType *fty = withState ? FunctionType::get(i32_, {ptr_, ptr_, ptr_, ptr_}, false)
+                                : FunctionType::get(Type::getVoidTy(ctx_), {ptr_}, false);
+  Function *g = Function::Create(fty, withState ? GlobalValue::InternalLinkage : GlobalValue::ExternalLinkage,
+                                 name, &m_);
+  g->addFnAttr(Attribute::NoUnwind);
+  if (!withState)
+    g->setVisibility(GlobalValue::DefaultVisibility);
+  for (unsigned a = 1; withState && a < 4; ++a)
+    g->addParamAttr(a, Attribute::NoAlias);
+  g->addParamAttr(0, Attribute::NoAlias);
+
+  Frame fr;
+  BasicBlock *entryBB = BasicBlock::Create(ctx_, "entry", g);
+  IRBuilder<> b(entryBB);
+  fr.env = g->getArg(0);
+  auto envField = [&](Type *ty, unsigned field, unsigned idx, const char *nm) -> Value * {
+    Value *p = field < 3
+                   ? b.CreateInBoundsGEP(envTy_, fr.env, {b.getInt32(0), b.getInt32(field), b.getInt32(idx)})
+                   : b.CreateStructGEP(envTy_, fr.env, field);
+    auto *ld = b.CreateLoad(ty, p, nm);
+    ld->setMetadata(LLVMContext::MD_invariant_load, MDNode::get(ctx_, {}));
+    return ld;
+  };
+  for (unsigned d = 0; d < 3; ++d) {
+    fr.gdim[d] = envField(i32_, 0, d, "nctaid");
+    fr.bdim[d] = envField(i32_, 1, d, "ntid");
+    fr.bidx[d] = envField(i32_, 2, d, "ctaid");
+  }
+  fr.dynBytes = envField(i32_, 3, 0, "dynsmem");
+  fr.shared = envField(ptr_, 4, 0, "shared");
+  fr.params = envField(ptr_, 5, 0, "params");
+  fr.smid = envField(i32_, 7, 0, "smid");
+  fr.n32 = b.CreateNUWMul(b.CreateNUWMul(fr.bdim[0], fr.bdim[1]), fr.bdim[2], "nthreads");
+  fr.n64 = b.CreateZExt(fr.n32, i64_);
+  Value *bx = b.CreateZExt(fr.bdim[0], i64_), *by = b.CreateZExt(fr.bdim[1], i64_),
+        *bz = b.CreateZExt(fr.bdim[2], i64_);
+  if (withState) {
+    fr.frame = g->getArg(1);
+    fr.state = g->getArg(2);
+    fr.coll = g->getArg(3);
+    for (const SlotInfo &s : slots)
+      fr.slotBase.push_back(b.CreateNUWMul(fr.n64, b.getInt64(s.prefix)));
+  }
+
+  std::uint32_t staticShared =
+      opts_.staticSharedBytes.contains(f.getName().str()) ? opts_.staticSharedBytes.at(f.getName().str()) : 0;
+  BasicBlock *done = BasicBlock::Create(ctx_, "block.done", g);
+  PHINode *doneAnd = nullptr, *doneOr = nullptr;
+  {
+    IRBuilder<> db(done);
+    if (withState) {
+      doneAnd = db.CreatePHI(i32_, 2);
+      doneOr = db.CreatePHI(i32_, 2);
+      db.CreateRet(db.CreateSelect(db.CreateICmpEQ(doneAnd, doneOr), doneAnd, db.getInt32(-1)));
+    } else {
+      db.CreateRetVoid();
+    }
+  }
+  std::vector<BranchInst *> threadLatches;
+
+  // One copy of the per-thread body for the thread described by `cf`, entered
+  // from `from` (at the region's entry, or through `dispatch` per state); its
+  // exits go to `join`, with the new state in `st`. What the entry cannot
+  // reach goes away later, so each region keeps only its own blocks (blocks
+  // reachable from several resume points are thereby replicated).
+  std::vector<BasicBlock *> lastClones; // the body blocks cloned last (guard versioning)
+  Value *lastTidX = nullptr;
+  auto cloneBody = [&](Frame &cf, BasicBlock *from, BasicBlock *join, PHINode *st, SwitchInst *dispatch) {
+    ValueToValueMapTy vm;
+    if (!f.arg_empty())
+      vm[f.getArg(0)] = cf.params;
+    std::vector<BasicBlock *> clones;
+    for (BasicBlock &bb : f) {
+      BasicBlock *c = CloneBasicBlock(&bb, vm, "", g);
+      c->moveBefore(join);
+      vm[&bb] = c;
+      clones.push_back(c);
+    }
+    for (BasicBlock *c : clones)
+      for (Instruction &i : *c)
+        RemapInstruction(&i, vm, RF_NoModuleLevelChanges | RF_IgnoreMissingLocals);
+    for (BasicBlock *c : clones) {
+      Instruction *term = c->getTerminator();
+      if (isa<ReturnInst>(term)) {
+        BranchInst::Create(join, term->getIterator());
+        term->eraseFromParent();
+        if (st)
+          st->addIncoming(ConstantInt::get(i32_, kExit), c);
+        continue;
+      }
+      if (auto *y = dyn_cast<CallInst>(&c->front()); y && y->getCalledFunction() == yieldFn_) {
+        Value *id = y->getArgOperand(0);
+        term->eraseFromParent();
+        y->eraseFromParent();
+        BranchInst::Create(join, c);
+        st->addIncoming(id, c);
+      }
+    }
+    // Per-thread allocas (kernels without barriers) belong to the function entry.
+    BasicBlock *origEntry = cast<BasicBlock>(vm[&f.getEntryBlock()]);
+    for (Instruction &i : make_early_inc_range(*origEntry))
+      if (auto *a = dyn_cast<AllocaInst>(&i); a && isa<ConstantInt>(a->getArraySize()))
+        a->moveBefore(entryBB->getTerminator()->getIterator());
+    if (dispatch) {
+      for (std::size_t k = 0; k < entries.size(); ++k)
+        dispatch->addCase(ConstantInt::get(cast<IntegerType>(i32_), k), cast<BasicBlock>(vm[entries[k]]));
+    } else {
+      BranchInst::Create(cast<BasicBlock>(vm[entries[std::size_t(entry)]]), from);
+    }
+    if (!dispatch && withState)
+      useUniformSlots(clones, cf, slots, entryBB);
+    lowerCalls(clones, cf, slots, staticShared);
+    lastClones.insert(lastClones.end(), clones.begin(), clones.end());
+    lastTidX = cf.tid[0];
+  };
+
+  if (!nested) {
+    // Any mix of states: one loop over the linear thread index, a switch on
+    // each thread's state.
+    b.CreateBr(BasicBlock::Create(ctx_, "t.head", g, done));
+    BasicBlock *th = entryBB->getTerminator()->getSuccessor(0);
+    BasicBlock *skip = BasicBlock::Create(ctx_, "t.skip", g, done);
+    BasicBlock *join = BasicBlock::Create(ctx_, "thread.next", g, done);
+    IRBuilder<> tb(th), jb(join);
+    PHINode *t = tb.CreatePHI(i64_, 2, "t");
+    PHINode *aT = tb.CreatePHI(i32_, 2), *oT = tb.CreatePHI(i32_, 2);
+    Frame cf = fr;
+    cf.t64 = t;
+    cf.t32 = tb.CreateTrunc(t, i32_, "t32", true, true);
+    Value *s0 = tb.CreateLoad(i32_, tb.CreateInBoundsGEP(i32_, fr.state, t), "state");
+    cf.tid[0] = tb.CreateTrunc(tb.CreateURem(t, bx), i32_, "tid.x");
+    cf.tid[1] = tb.CreateTrunc(tb.CreateURem(tb.CreateUDiv(t, bx), by), i32_, "tid.y");
+    cf.tid[2] = tb.CreateTrunc(tb.CreateUDiv(t, tb.CreateNUWMul(bx, by)), i32_, "tid.z");
+    SwitchInst *dispatch = tb.CreateSwitch(s0, skip, unsigned(entries.size()));
+    PHINode *st = jb.CreatePHI(i32_, 4, "newstate");
+    BranchInst::Create(join, skip);
+    st->addIncoming(s0, skip);
+    jb.CreateStore(st, jb.CreateInBoundsGEP(i32_, fr.state, t));
+    Value *allAnd = jb.CreateAnd(aT, st), *allOr = jb.CreateOr(oT, st);
+    Value *t1 = jb.CreateAdd(t, jb.getInt64(1), "", true, true);
+    threadLatches.push_back(jb.CreateCondBr(jb.CreateICmpULT(t1, fr.n64), th, done));
+    t->addIncoming(b.getInt64(0), entryBB);
+    t->addIncoming(t1, join);
+    aT->addIncoming(b.getInt32(-1), entryBB);
+    oT->addIncoming(b.getInt32(0), entryBB);
+    aT->addIncoming(allAnd, join);
+    oT->addIncoming(allOr, join);
+    doneAnd->addIncoming(allAnd, join);
+    doneOr->addIncoming(allOr, join);
+    cloneBody(cf, nullptr, join, st, dispatch);
+  } else {
+    // z, y, x loops, x innermost so the loop over tid.x vectorises. With
+    // `jam` > 1 each x iteration runs the threads of `jam` consecutive rows
+    // (unroll-and-jam of the y loop): independent chains for the CPU where
+    // one row of a 16x16 block is a single vector.
+    auto nest = [&](unsigned jam, BasicBlock *pre) {
+      BasicBlock *zh = BasicBlock::Create(ctx_, "z.head", g, done),
+                 *yh = BasicBlock::Create(ctx_, "y.head", g, done),
+                 *xh = BasicBlock::Create(ctx_, "x.head", g, done);
+      IRBuilder<> zb(zh), yb(yh), xb(xh);
+      PHINode *z = zb.CreatePHI(i64_, 2, "z"), *y = yb.CreatePHI(i64_, 2, "y"),
+              *x = xb.CreatePHI(i64_, 2, "x");
+      PHINode *aZ = nullptr, *oZ = nullptr, *aY = nullptr, *oY = nullptr, *aX = nullptr, *oX = nullptr;
+      if (withState) {
+        aZ = zb.CreatePHI(i32_, 2);
+        oZ = zb.CreatePHI(i32_, 2);
+        aY = yb.CreatePHI(i32_, 2);
+        oY = yb.CreatePHI(i32_, 2);
+        aX = xb.CreatePHI(i32_, 2);
+        oX = xb.CreatePHI(i32_, 2);
+      }
+      zb.CreateBr(yh);
+      yb.CreateBr(xh);
+      z->addIncoming(b.getInt64(0), pre);
+      y->addIncoming(b.getInt64(0), zh);
+      x->addIncoming(b.getInt64(0), yh);
+      Value *acc[2] = {aX, oX};
+      BasicBlock *from = xh;
+      Value *row0 = xb.CreateAdd(xb.CreateNUWMul(z, by), y, "", true, true);
+      for (unsigned j = 0; j < jam; ++j) {
+        Frame cf = fr;
+        IRBuilder<> hb(from);
+        Value *yj = j ? hb.CreateAdd(y, hb.getInt64(j), "", true, true) : y;
+        Value *row = j ? hb.CreateAdd(row0, hb.getInt64(j), "", true, true) : row0;
+        cf.t64 = hb.CreateAdd(hb.CreateNUWMul(row, bx), x, "t", true, true);
+        cf.t32 = hb.CreateTrunc(cf.t64, i32_, "t32", true, true);
+        cf.tid[0] = hb.CreateTrunc(x, i32_, "tid.x", true, true);
+        cf.tid[1] = hb.CreateTrunc(yj, i32_, "tid.y", true, true);
+        cf.tid[2] = hb.CreateTrunc(z, i32_, "tid.z", true, true);
+        BasicBlock *join = BasicBlock::Create(ctx_, "thread.next", g, done);
+        IRBuilder<> jb(join);
+        PHINode *st = nullptr;
+        if (withState) {
+          st = jb.CreatePHI(i32_, 4, "newstate");
+          jb.CreateStore(st, jb.CreateInBoundsGEP(i32_, fr.state, cf.t64));
+          acc[0] = jb.CreateAnd(acc[0], st);
+          acc[1] = jb.CreateOr(acc[1], st);
+        }
+        cloneBody(cf, from, join, st, nullptr);
+        from = join;
+      }
+      BasicBlock *yl = BasicBlock::Create(ctx_, "y.next", g, done),
+                 *zl = BasicBlock::Create(ctx_, "z.next", g, done);
+      IRBuilder<> lb(from), ylb(yl), zlb(zl);
+      Value *x1 = lb.CreateAdd(x, lb.getInt64(1), "", true, true);
+      threadLatches.push_back(lb.CreateCondBr(lb.CreateICmpULT(x1, bx), xh, yl));
+      x->addIncoming(x1, from);
+      Value *y1 = ylb.CreateAdd(y, ylb.getInt64(jam), "", true, true);
+      ylb.CreateCondBr(ylb.CreateICmpULT(y1, by), yh, zl);
+      y->addIncoming(y1, yl);
+      Value *z1 = zlb.CreateAdd(z, zlb.getInt64(1), "", true, true);
+      zlb.CreateCondBr(zlb.CreateICmpULT(z1, bz), zh, done);
+      z->addIncoming(z1, zl);
+      if (withState) {
+        aZ->addIncoming(b.getInt32(-1), pre);
+        oZ->addIncoming(b.getInt32(0), pre);
+        aZ->addIncoming(acc[0], zl);
+        oZ->addIncoming(acc[1], zl);
+        aY->addIncoming(aZ, zh);
+        oY->addIncoming(oZ, zh);
+        aY->addIncoming(acc[0], yl);
+        oY->addIncoming(acc[1], yl);
+        aX->addIncoming(aY, yh);
+        oX->addIncoming(oY, yh);
+        aX->addIncoming(acc[0], from);
+        oX->addIncoming(acc[1], from);
+        doneAnd->addIncoming(acc[0], zl);
+        doneOr->addIncoming(acc[1], zl);
+      }
+      return zh;
+    };
+    // Rows are jammed when blockDim.y is a multiple of the factor.
+    const unsigned kJam = opts_.jam;
+    BasicBlock *pre1 = BasicBlock::Create(ctx_, "nest.1", g, done);
+    BasicBlock *preJ = BasicBlock::Create(ctx_, "nest.jam", g, done);
+    if (kJam > 1) {
+      b.CreateCondBr(b.CreateICmpEQ(b.CreateURem(by, b.getInt64(kJam)), b.getInt64(0)), preJ, pre1);
+      BranchInst::Create(nest(kJam, preJ), preJ);
+    } else {
+      b.CreateBr(pre1);
+      preJ->eraseFromParent();
+    }
+    lastClones.clear();
+    BranchInst::Create(nest(1, pre1), pre1);
+    // Bounds guards (`if (i < n)` with i = invariant + tid.x): when the guard
+    // is the same for the whole row of threads, a copy of the nest runs with
+    // it decided up front, so the loop needs no masked loads/stores.
+    if (kJam <= 1 && !findGuards(lastClones, lastTidX).empty()) {
+      BasicBlock *preG = BasicBlock::Create(ctx_, "nest.inbounds", g, done);
+      lastClones.clear();
+      BranchInst::Create(nest(1, preG), preG);
+      std::vector<Guard> guards = findGuards(lastClones, lastTidX);
+      Instruction *term = entryBB->getTerminator();
+      IRBuilder<> eb(term);
+      Value *all = eb.getTrue();
+      Value *last = eb.CreateSub(fr.bdim[0], eb.getInt32(1));
+      for (const Guard &gd : guards) {
+        Value *base = rematAt(gd.base, term), *bound = rematAt(gd.bound, term);
+        Value *c0 = eb.CreateICmp(gd.pred, base, bound);
+        Value *lastVal = eb.CreateAdd(base, last);
+        Value *cl = eb.CreateICmp(gd.pred, lastVal, bound);
+        // base + tid.x must not wrap over the row, or the guard is not monotone.
+        bool isSigned = ICmpInst::isSigned(gd.pred);
+        Value *wide = isSigned ? eb.CreateSExt(base, i64_) : eb.CreateZExt(base, i64_);
+        Value *end = eb.CreateAdd(wide, eb.CreateZExt(last, i64_));
+        Value *fits = eb.CreateICmpSLE(end, eb.getInt64(isSigned ? INT32_MAX : UINT32_MAX));
+        all = eb.CreateAnd(all, eb.CreateAnd(fits, eb.CreateICmpEQ(c0, cl)));
+        gd.branch->setCondition(c0);
+      }
+      BranchInst::Create(preG, pre1, all, entryBB);
+      term->eraseFromParent();
+    }
+  }
+  removeUnreachableBlocks(*g);
+  hoistBlockInvariant(*g);
+  markParallel(*g, threadLatches);
+  return g;
+}
+
+// Thread-independent within a block: built from constants, the BlockEnv's
+// fields, kernel parameters and pure arithmetic on them.
+bool Blockifier::isBlockInvariant(Value *v, int depth) {
+  if (isa<Constant>(v) || isa<Argument>(v))
+    return true;
+  auto *i = dyn_cast<Instruction>(v);
+  if (!i || depth > 8)
+    return false;
+  if (i->getParent() == &i->getFunction()->getEntryBlock() && !isa<PHINode>(i))
+    return true;
+  if (auto *ld = dyn_cast<LoadInst>(i))
+    return ld->hasMetadata(paramKind()) && isBlockInvariant(ld->getPointerOperand(), depth + 1);
+  if (auto *bo = dyn_cast<BinaryOperator>(i); bo && bo->isIntDivRem())
+    return false;
+  if (!isa<BinaryOperator>(i) && !isa<CastInst>(i) && !isa<GetElementPtrInst>(i) && !isa<CmpInst>(i) &&
+      !isa<SelectInst>(i))
+    return false;
+  return all_of(i->operands(), [&](Value *op) { return isBlockInvariant(op, depth + 1); });
+}
+
+std::vector<Blockifier::Guard> Blockifier::findGuards(const std::vector<BasicBlock *> &blocks, Value *tidX) {
+  std::vector<Guard> out;
+  for (BasicBlock *bb : blocks) {
+    auto *br = dyn_cast<BranchInst>(bb->getTerminator());
+    if (!br || !br->isConditional())
+      continue;
+    auto *cmp = dyn_cast<ICmpInst>(br->getCondition());
+    if (!cmp || !cmp->hasOneUse() || cmp->isEquality())
+      continue;
+    CmpInst::Predicate pred = cmp->getPredicate();
+    Value *lhs = cmp->getOperand(0), *rhs = cmp->getOperand(1);
+    if (!isa<BinaryOperator>(lhs)) {
+      std::swap(lhs, rhs);
+      pred = CmpInst::getSwappedPredicate(pred);
+    }
+    auto *add = dyn_cast<BinaryOperator>(lhs);
+    if (!add || add->getOpcode() != Instruction::Add || !add->getType()->isIntegerTy(32) ||
+        !isBlockInvariant(rhs, 0))
+      continue;
+    Value *base = add->getOperand(0) == tidX   ? add->getOperand(1)
+                  : add->getOperand(1) == tidX ? add->getOperand(0)
+                                               : nullptr;
+    if (!base || !isBlockInvariant(base, 0))
+      continue;
+    out.push_back({br, pred, base, rhs});
+  }
+  return out;
+}
+
+// Threads of a block are independent between barriers (CUDA: a data race
+// otherwise), so the innermost thread loop has no loop-carried memory
+// dependences: say so, as PoCL does, so that vectorisation needs no runtime
+// alias checks (which fail for indices that are not affine in tid.x).
+void Blockifier::markParallel(Function &g, const std::vector<BranchInst *> &latches) {
+  MDNode *group = MDNode::getDistinct(ctx_, {});
+  for (BasicBlock &bb : g) {
+    if (&bb == &g.getEntryBlock())
+      continue;
+    for (Instruction &i : bb)
+      if ((isa<LoadInst>(i) || isa<StoreInst>(i) || isa<MemIntrinsic>(i)) && !i.isAtomic())
+        i.setMetadata(LLVMContext::MD_access_group, group);
+  }
+  MDNode *parallel = MDNode::get(ctx_, {MDString::get(ctx_, "llvm.loop.parallel_accesses"), group});
+  auto loopId = MDNode::getDistinct(ctx_, {nullptr, parallel});
+  loopId->replaceOperandWith(0, loopId);
+  for (BranchInst *latch : latches)
+    latch->setMetadata(LLVMContext::MD_loop, loopId);
+}
+
+// Moves what every thread computes alike (parameter loads and arithmetic on
+// them and the block's coordinates) out of the thread loops. LICM cannot do
+// it for loads under a condition; these are always safe to execute, and
+// without it the loops do not vectorise.
+void Blockifier::hoistBlockInvariant(Function &g) {
+  BasicBlock *entry = &g.getEntryBlock();
+  SmallPtrSet<Value *, 32> inv;
+  auto isInv = [&](Value *v) {
+    if (isa<Constant>(v) || isa<Argument>(v) || inv.contains(v))
+      return true;
+    auto *i = dyn_cast<Instruction>(v);
+    return i && i->getParent() == entry;
+  };
+  ReversePostOrderTraversal<Function *> rpo(&g);
+  for (BasicBlock *bb : rpo) {
+    if (bb == entry)
+      continue;
+    for (Instruction &i : make_early_inc_range(*bb)) {
+      bool candidate = false;
+      if (auto *ld = dyn_cast<LoadInst>(&i))
+        candidate = ld->hasMetadata(paramKind()) && !ld->isVolatile();
+      else if (auto *bo = dyn_cast<BinaryOperator>(&i))
+        candidate = !bo->isIntDivRem();
+      else
+        candidate = isa<GetElementPtrInst>(i) || isa<CastInst>(i) || isa<CmpInst>(i) || isa<SelectInst>(i);
+      if (!candidate || !all_of(i.operands(), isInv))
+        continue;
+      i.moveBefore(entry->getTerminator()->getIterator());
+      inv.insert(&i);
+    }
+  }
+}
+
+void Blockifier::lowerCalls(const std::vector<BasicBlock *> &blocks, Frame &fr,
+                            const std::vector<SlotInfo> &slots, std::uint32_t staticShared) {
+  std::vector<CallBase *> calls;
+  for (BasicBlock *bb : blocks)
+    for (Instruction &i : *bb)
+      if (auto *cb = dyn_cast<CallBase>(&i); cb && cb->getCalledFunction())
+        calls.push_back(cb);
+  for (CallBase *c : calls) {
+    CallInfo ci = classify(c);
+    StringRef callee = c->getCalledFunction()->getName();
+    IRBuilder<> b(c);
+    Value *lane = nullptr;
+    auto laneId = [&] { return lane ? lane : (lane = b.CreateAnd(fr.t32, 31)); };
+    Value *v = nullptr;
+    switch (ci.sr) {
+    case Sr::Tid:
+      v = fr.tid[ci.dim];
+      break;
+    case Sr::Ntid:
+      v = fr.bdim[ci.dim];
+      break;
+    case Sr::Ctaid:
+      v = fr.bidx[ci.dim];
+      break;
+    case Sr::Nctaid:
+      v = fr.gdim[ci.dim];
+      break;
+    case Sr::LaneId:
+      v = laneId();
+      break;
+    case Sr::WarpId:
+      v = b.CreateLShr(fr.t32, 5);
+      break;
+    case Sr::NWarpId:
+      v = b.CreateLShr(b.CreateAdd(fr.n32, b.getInt32(31)), 5);
+      break;
+    case Sr::SmId:
+      v = fr.smid;
+      break;
+    case Sr::NSmId:
+      v = b.CreateCall(m_.getOrInsertFunction("cuvirt_cpu_jit_nsmid", i32_));
+      break;
+    case Sr::GridId:
+      v = b.getInt64(0);
+      break;
+    case Sr::LmEq:
+      v = b.CreateShl(b.getInt32(1), laneId());
+      break;
+    case Sr::LmLt:
+      v = b.CreateSub(b.CreateShl(b.getInt32(1), laneId()), b.getInt32(1));
+      break;
+    case Sr::LmLe:
+      v = b.CreateSub(b.CreateShl(b.getInt32(2), laneId()), b.getInt32(1));
+      break;
+    case Sr::LmGe:
+      v = b.CreateNot(b.CreateSub(b.CreateShl(b.getInt32(1), laneId()), b.getInt32(1)));
+      break;
+    case Sr::LmGt:
+      v = b.CreateNot(b.CreateSub(b.CreateShl(b.getInt32(2), laneId()), b.getInt32(1)));
+      break;
+    case Sr::Clock:
+    case Sr::Clock64:
+      v = b.CreateIntrinsic(Intrinsic::readcyclecounter, {});
+      break;
+    case Sr::GlobalTimer:
+      v = b.CreateCall(m_.getOrInsertFunction("cuvirt_cpu_jit_globaltimer", i64_));
+      break;
+    case Sr::SharedBase:
+      v = fr.shared;
+      break;
+    case Sr::DynSharedBase:
+      v = b.CreateConstInBoundsGEP1_32(b.getInt8Ty(), fr.shared, (staticShared + 15) / 16 * 16);
+      break;
+    case Sr::DynSharedSize:
+      v = fr.dynBytes;
+      break;
+    case Sr::Trap: {
+      FunctionCallee trap = m_.getOrInsertFunction("cuvirt_cpu_trap", Type::getVoidTy(ctx_), ptr_);
+      cast<Function>(trap.getCallee())->setDoesNotReturn();
+      b.CreateCall(trap, {fr.env});
+      break;
+    }
+    case Sr::Slot: {
+      auto idx = cast<ConstantInt>(c->getArgOperand(0))->getZExtValue();
+      Value *off =
+          b.CreateAdd(fr.slotBase[idx], b.CreateNUWMul(fr.t64, b.getInt64(slots[idx].size)), "", true, true);
+      v = b.CreateInBoundsGEP(b.getInt8Ty(), fr.frame, off);
+      // Slots are disjoint arrays: tell alias analysis, which cannot see it
+      // through frame + n * prefix (n unknown).
+      if (idx < slotScopes_.size())
+        for (User *u : c->users()) {
+          auto *ld = dyn_cast<LoadInst>(u);
+          auto *st = dyn_cast<StoreInst>(u);
+          if ((ld && ld->getPointerOperand() == c) || (st && st->getPointerOperand() == c)) {
+            auto *i = cast<Instruction>(u);
+            i->setMetadata(LLVMContext::MD_alias_scope, MDNode::get(ctx_, {slotScopes_[idx]}));
+            i->setMetadata(LLVMContext::MD_noalias, slotNoAlias_[idx]);
+          }
+        }
+      break;
+    }
+    case Sr::CollSlotPtr:
+      v = b.CreateInBoundsGEP(b.getInt8Ty(), fr.coll, b.CreateNUWMul(fr.t64, b.getInt64(40)));
+      break;
+    case Sr::Nanosleep:
+      break;
+    case Sr::Fence: {
+      auto *scope = dyn_cast<ConstantInt>(c->getArgOperand(0));
+      if (!scope || !scope->isZero())
+        b.CreateFence(AtomicOrdering::SequentiallyConsistent);
+      break;
+    }
+    default:
+      if (callee == "__assertfail" && c->arg_size() >= 4) {
+        FunctionCallee af = m_.getOrInsertFunction("cuvirt_cpu_assertfail", Type::getVoidTy(ctx_), ptr_, ptr_,
+                                                   i32_, ptr_, ptr_, i32_, i32_, i32_);
+        cast<Function>(af.getCallee())->setDoesNotReturn();
+        auto asPtr = [&](Value *x) { return x->getType()->isPointerTy() ? x : b.CreateIntToPtr(x, ptr_); };
+        b.CreateCall(af,
+                     {asPtr(c->getArgOperand(0)), asPtr(c->getArgOperand(1)),
+                      b.CreateZExtOrTrunc(c->getArgOperand(2), i32_), asPtr(c->getArgOperand(3)), fr.env,
+                      fr.tid[0], fr.tid[1], fr.tid[2]});
+        break;
+      }
+      continue; // an ordinary call
+    }
+    if (!c->getType()->isVoidTy()) {
+      if (!v)
+        v = PoisonValue::get(c->getType());
+      else if (v->getType() != c->getType())
+        v = b.CreateZExtOrTrunc(v, c->getType());
+      c->replaceAllUsesWith(v);
+    }
+    c->eraseFromParent();
+  }
+}
+
+Status Blockifier::blockifyKernel(Function &f) {
+  std::string name = f.getName().str();
+  for (Instruction &i : instructions(f))
+    if (auto *cb = dyn_cast<CallBase>(&i)) {
+      CallInfo ci = classify(cb);
+      if (ci.sr == Sr::Unsupported)
+        return fail(CUDA_ERROR_NOT_SUPPORTED,
+                    fmt::format("cpu jit: kernel {} uses {}, which the CPU target cannot run", name,
+                                constString(cb->getArgOperand(0))));
+      if (!cb->getCalledFunction() && !cb->isInlineAsm())
+        continue; // indirect call: per thread, like any other
+    }
+  markInvariantParamLoads(f);
+  std::vector<std::int32_t> kinds;
+  std::vector<BasicBlock *> entries = splitYields(f, kinds);
+  std::string blockName = blockFunctionName(name);
+  if (entries.size() == 1) {
+    emitRegion(f, blockName, false, true, entries, 0, {});
+  } else {
+    analyzeUniformity(f);
+    fixLiveAcross(f, entries);
+    std::vector<SlotInfo> slots;
+    std::uint64_t frameBytes = 0;
+    CUVIRT_TRY(allocasToSlots(f, slots, frameBytes));
+    MDBuilder mdb(ctx_);
+    MDNode *domain = mdb.createAnonymousAliasScopeDomain(name + ".frame");
+    slotScopes_.clear();
+    slotNoAlias_.clear();
+    for (std::size_t k = 0; k < slots.size(); ++k)
+      slotScopes_.push_back(mdb.createAnonymousAliasScope(domain));
+    for (std::size_t k = 0; k < slots.size(); ++k) {
+      SmallVector<Metadata *, 8> others;
+      for (std::size_t o = 0; o < slots.size(); ++o)
+        if (o != k)
+          others.push_back(slotScopes_[o]);
+      slotNoAlias_.push_back(MDNode::get(ctx_, others));
+    }
+    std::vector<Constant *> fast;
+    for (std::size_t k = 0; k < entries.size(); ++k)
+      fast.push_back(emitRegion(f, fmt::format("{}.r{}", name, k), true, true, entries, int(k), slots));
+    Function *generic = emitRegion(f, name + ".any", true, false, entries, -1, slots);
+    auto *kindsTy = ArrayType::get(i32_, kinds.size());
+    std::vector<Constant *> kindVals;
+    for (std::int32_t k : kinds)
+      kindVals.push_back(ConstantInt::get(i32_, std::uint64_t(std::int64_t(k))));
+    auto *kindsGv = new GlobalVariable(m_, kindsTy, true, GlobalValue::PrivateLinkage,
+                                       ConstantArray::get(kindsTy, kindVals), name + ".kinds");
+    auto *fastTy = ArrayType::get(ptr_, fast.size());
+    auto *fastGv = new GlobalVariable(m_, fastTy, true, GlobalValue::PrivateLinkage,
+                                      ConstantArray::get(fastTy, fast), name + ".regions");
+    auto *descTy = StructType::get(ctx_, {i32_, i32_, ptr_, ptr_, ptr_});
+    auto *desc = new GlobalVariable(
+        m_, descTy, true, GlobalValue::PrivateLinkage,
+        ConstantStruct::get(descTy, {ConstantInt::get(i32_, kinds.size()), ConstantInt::get(i32_, frameBytes),
+                                     kindsGv, fastGv, generic}),
+        name + ".desc");
+    Function *blk = Function::Create(FunctionType::get(Type::getVoidTy(ctx_), {ptr_}, false),
+                                     GlobalValue::ExternalLinkage, blockName, &m_);
+    blk->addFnAttr(Attribute::NoUnwind);
+    IRBuilder<> b(BasicBlock::Create(ctx_, "entry", blk));
+    b.CreateCall(m_.getOrInsertFunction("cuvirt_cpu_jit_run", Type::getVoidTy(ctx_), ptr_, ptr_),
+                 {blk->getArg(0), desc});
+    b.CreateRetVoid();
+  }
+  return Status::success();
+}
+
+Status Blockifier::run() {
+  CUVIRT_TRY(prepare());
+  std::vector<Function *> kernels;
+  for (Function &f : m_)
+    if (!f.isDeclaration() && f.hasFnAttribute("cuvirt-kernel"))
+      kernels.push_back(&f);
+  for (Function *f : kernels)
+    CUVIRT_TRY(blockifyKernel(*f));
+  for (Function *f : kernels) {
+    f->replaceAllUsesWith(PoisonValue::get(f->getType()));
+    f->eraseFromParent();
+  }
+  // Device libc calls left in the module (kernels and out-of-line functions).
+  for (auto [from, to] : {std::pair<const char *, const char *>{"vprintf", "cuvirt_cpu_vprintf"},
+                          {"malloc", "cuvirt_cpu_malloc"},
+                          {"free", "cuvirt_cpu_free"}}) {
+    if (Function *fn = m_.getFunction(from); fn && fn->isDeclaration())
+      fn->setName(to);
+  }
+  // Traps/asserts in out-of-line (recursive) functions have no block at hand.
+  for (Function &f : m_) {
+    if (f.isDeclaration())
+      continue;
+    for (Instruction &i : make_early_inc_range(instructions(f))) {
+      auto *cb = dyn_cast<CallBase>(&i);
+      if (!cb || !cb->getCalledFunction())
+        continue;
+      CallInfo ci = classify(cb);
+      StringRef callee = cb->getCalledFunction()->getName();
+      if (ci.sr == Sr::None && callee != "__assertfail")
+        continue;
+      if (ci.sr == Sr::Slot || ci.sr == Sr::CollSlotPtr || ci.sr == Sr::ResumeHere)
+        continue;
+      Frame fr;
+      fr.env = ConstantPointerNull::get(ptr_);
+      std::vector<BasicBlock *> blocks;
+      for (BasicBlock &bb : f)
+        blocks.push_back(&bb);
+      lowerCalls(blocks, fr, {}, 0);
+      break;
+    }
+  }
+  for (Function &f : make_early_inc_range(m_))
+    if (f.isDeclaration() && f.use_empty() &&
+        (f.getName().starts_with("cuvirt.") || f.getName() == "__assertfail"))
+      f.eraseFromParent();
+  std::string err;
+  raw_string_ostream os(err);
+  if (verifyModule(m_, &os))
+    return fail(CUDA_ERROR_UNKNOWN, "cpu jit: blockify produced invalid IR: " + err);
+  return Status::success();
+}
+
+} // namespace
+
+Status blockify(llvm::Module &m, const BlockifyOptions &options, std::string &log) {
+  return Blockifier(m, options, log).run();
+}
+
+} // namespace cuvirt::cpu::jit

@@ -1,0 +1,192 @@
+// Warp collectives evaluated over the 32 lanes of each warp once every lane
+// of the block has stopped at a barrier, a collective or its end. The lanes
+// taking part are those stopped at the same collective (same resume id), so
+// divergent lanes at different collectives are evaluated separately, as with
+// independent thread scheduling.
+#include "translate/cpu/jit/block_runtime.h"
+#include <algorithm>
+#include <bit>
+
+namespace cuvirt::cpu::jit {
+namespace {
+
+// PTX shfl.sync: source lane and whether it is in range.
+void shfl(std::int32_t kind, std::uint32_t lane, const CollSlot &s, std::uint32_t present,
+          const CollSlot *warp, CollSlot &out) {
+  std::uint32_t b = s.b, segMask = (s.c >> 8) & 31, cval = s.c & 31;
+  std::uint32_t maxLane = (lane & segMask) | (cval & ~segMask);
+  std::uint32_t minLane = lane & segMask;
+  std::int32_t j = 0;
+  bool inRange = false;
+  switch (kind) {
+  case kShflUp:
+    j = std::int32_t(lane) - std::int32_t(b);
+    inRange = j >= std::int32_t(maxLane);
+    break;
+  case kShflDown:
+    j = std::int32_t(lane + b);
+    inRange = j <= std::int32_t(maxLane);
+    break;
+  case kShflBfly:
+    j = std::int32_t(lane ^ b);
+    inRange = j <= std::int32_t(maxLane);
+    break;
+  default: // idx
+    j = std::int32_t(minLane | ((b & 31) & ~segMask));
+    inRange = j <= std::int32_t(maxLane);
+    break;
+  }
+  if (!inRange || j < 0 || j > 31 || !(present >> j & 1u))
+    j = std::int32_t(lane); // out of range, or a lane not there: own value
+  out.result = warp[j].value & 0xffffffffu;
+  out.resultPred = inRange;
+}
+
+void evalLane(std::int32_t kind, std::uint32_t lane, std::uint32_t present, const CollSlot *warp,
+              CollSlot &out) {
+  const CollSlot &s = warp[lane];
+  // Lanes that take part: here at this collective and named by the mask.
+  std::uint32_t members = present & (s.mask | (1u << lane));
+  auto each = [&](auto f) {
+    for (std::uint32_t m = members; m; m &= m - 1)
+      f(std::uint32_t(std::countr_zero(m)));
+  };
+  switch (kind) {
+  case kShflIdx:
+  case kShflUp:
+  case kShflDown:
+  case kShflBfly:
+    shfl(kind, lane, s, present, warp, out);
+    return;
+  case kVoteAll:
+  case kVoteAny:
+  case kVoteUni:
+  case kVoteBallot: {
+    std::uint32_t ballot = 0;
+    each([&](std::uint32_t l) { ballot |= (warp[l].pred ? 1u : 0u) << l; });
+    std::uint64_t r = 0;
+    if (kind == kVoteAll)
+      r = ballot == members;
+    else if (kind == kVoteAny)
+      r = ballot != 0;
+    else if (kind == kVoteUni)
+      r = ballot == 0 || ballot == members;
+    else
+      r = ballot;
+    out.result = r;
+    out.resultPred = r != 0;
+    return;
+  }
+  case kMatchAny32:
+  case kMatchAny64:
+  case kMatchAll32:
+  case kMatchAll64: {
+    bool wide = kind == kMatchAny64 || kind == kMatchAll64;
+    std::uint64_t mine = wide ? s.value : (s.value & 0xffffffffu);
+    std::uint32_t same = 0;
+    each([&](std::uint32_t l) {
+      std::uint64_t v = wide ? warp[l].value : (warp[l].value & 0xffffffffu);
+      same |= (v == mine ? 1u : 0u) << l;
+    });
+    if (kind == kMatchAny32 || kind == kMatchAny64) {
+      out.result = same;
+      out.resultPred = 1;
+    } else {
+      bool all = same == members;
+      out.result = all ? members : 0;
+      out.resultPred = all;
+    }
+    return;
+  }
+  case kReduxAdd:
+  case kReduxMin:
+  case kReduxMax:
+  case kReduxUmin:
+  case kReduxUmax:
+  case kReduxAnd:
+  case kReduxOr:
+  case kReduxXor: {
+    std::uint32_t acc = 0;
+    bool first = true;
+    each([&](std::uint32_t l) {
+      std::uint32_t v = std::uint32_t(warp[l].value);
+      if (first) {
+        acc = v;
+        first = false;
+        return;
+      }
+      switch (kind) {
+      case kReduxAdd:
+        acc += v;
+        break;
+      case kReduxMin:
+        acc = std::uint32_t(std::min(std::int32_t(acc), std::int32_t(v)));
+        break;
+      case kReduxMax:
+        acc = std::uint32_t(std::max(std::int32_t(acc), std::int32_t(v)));
+        break;
+      case kReduxUmin:
+        acc = std::min(acc, v);
+        break;
+      case kReduxUmax:
+        acc = std::max(acc, v);
+        break;
+      case kReduxAnd:
+        acc &= v;
+        break;
+      case kReduxOr:
+        acc |= v;
+        break;
+      default:
+        acc ^= v;
+        break;
+      }
+    });
+    out.result = acc;
+    out.resultPred = 1;
+    return;
+  }
+  case kActiveMask:
+    out.result = present;
+    out.resultPred = 1;
+    return;
+  default: // warpsync: only the rendezvous matters
+    out.result = 0;
+    out.resultPred = 1;
+    return;
+  }
+}
+
+} // namespace
+
+void evalWarpCollectives(const KernelDesc &desc, const std::int32_t *state, CollSlot *coll, std::uint32_t n) {
+  for (std::uint32_t w = 0; w * 32 < n; ++w) {
+    std::uint32_t lanes = std::min<std::uint32_t>(32, n - w * 32);
+    const std::int32_t *ws = state + w * 32;
+    CollSlot *wc = coll + w * 32;
+    // Results go to a copy so every lane reads the operands, not results.
+    CollSlot out[32];
+    std::uint32_t done = 0;
+    for (std::uint32_t l = 0; l < lanes; ++l) {
+      std::int32_t s = ws[l];
+      if (done >> l & 1u || s < 0 || s >= desc.numResume || !isWarpKind(desc.kinds[s]))
+        continue;
+      std::uint32_t present = 0;
+      for (std::uint32_t k = l; k < lanes; ++k)
+        present |= (ws[k] == s ? 1u : 0u) << k;
+      for (std::uint32_t m = present; m; m &= m - 1) {
+        std::uint32_t k = std::uint32_t(std::countr_zero(m));
+        out[k] = wc[k];
+        evalLane(desc.kinds[s], k, present, wc, out[k]);
+      }
+      done |= present;
+    }
+    for (std::uint32_t m = done; m; m &= m - 1) {
+      std::uint32_t k = std::uint32_t(std::countr_zero(m));
+      wc[k].result = out[k].result;
+      wc[k].resultPred = out[k].resultPred;
+    }
+  }
+}
+
+} // namespace cuvirt::cpu::jit
