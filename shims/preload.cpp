@@ -9,13 +9,6 @@
 namespace cuvirt {
 namespace {
 
-using DlopenFn = void *(*)(const char *, int);
-
-DlopenFn realDlopenFn() {
-  static DlopenFn real = reinterpret_cast<DlopenFn>(dlsym(RTLD_NEXT, "dlopen"));
-  return real;
-}
-
 /// "libcuda.so", "libcuda.so.1", "libcuda.so.580.65.06", with any directory.
 bool namesNvidiaDriver(std::string_view file) {
   auto slash = file.rfind('/');
@@ -35,11 +28,6 @@ const char *selfPath() {
 }
 
 } // namespace
-
-void *realDlopen(const char *file, int mode) {
-  DlopenFn real = realDlopenFn();
-  return real != nullptr ? real(file, mode) : nullptr;
-}
 
 bool redirectsDriverName(const char *file) { return file != nullptr && namesNvidiaDriver(file); }
 
