@@ -6,8 +6,12 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh build
 CUDA_PATH=${CUDA_PATH:-/usr/local/cuda}
 mkdir -p build/demo
-for prog in vector_add matmul; do
-  "$CUDA_PATH/bin/nvcc" -O2 -o "build/demo/$prog" "tests/cuda/kernels/$prog.cu"
+# Plain nvcc builds (static cudart, the default): a device query, then
+# programs whose kernels compute and check their own results.
+for prog in runtime/device_query kernels/vector_add kernels/matmul kernels/reduction; do
+  name=$(basename "$prog")
+  "$CUDA_PATH/bin/nvcc" -O2 -I tests/cuda/common -o "build/demo/$name" "tests/cuda/$prog.cu"
+  prog=$name
   echo "== cuvirt-run -- build/demo/$prog"
   build/tools/cuvirt-run -- "build/demo/$prog"
 done
