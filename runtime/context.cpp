@@ -464,3 +464,47 @@ CUresult cuCtxDisablePeerAccess(CUcontext peerContext) {
 
 } // namespace api
 } // namespace cuvirt
+
+namespace cuvirt::api {
+
+// No profiler is attached to a cuvirt device: starting and stopping
+// collection has no effect, which CUDA documents as success.
+CUresult cuProfilerStart() {
+  auto c = requireContext();
+  return c ? CUDA_SUCCESS : c.status().code();
+}
+
+CUresult cuProfilerStop() {
+  auto c = requireContext();
+  return c ? CUDA_SUCCESS : c.status().code();
+}
+
+CUresult cuDeviceGetHostAtomicCapabilities(unsigned int *capabilities, const CUatomicOperation *operations,
+                                           unsigned int count, CUdevice dev) {
+  if (capabilities == nullptr || (operations == nullptr && count != 0))
+    return CUDA_ERROR_INVALID_VALUE;
+  auto d = deviceByOrdinal(dev);
+  if (!d)
+    return d.status();
+  // Device memory is host memory: host and device atomics are the same
+  // instructions on the same cache-coherent memory.
+  for (unsigned i = 0; i < count; ++i)
+    capabilities[i] = CU_ATOMIC_CAPABILITY_SIGNED | CU_ATOMIC_CAPABILITY_UNSIGNED | CU_ATOMIC_CAPABILITY_REDUCTION |
+                      CU_ATOMIC_CAPABILITY_SCALAR_32 | CU_ATOMIC_CAPABILITY_SCALAR_64;
+  return CUDA_SUCCESS;
+}
+
+CUresult cuDeviceGetP2PAtomicCapabilities(unsigned int *capabilities, const CUatomicOperation *operations,
+                                          unsigned int count, CUdevice srcDevice, CUdevice dstDevice) {
+  if (capabilities == nullptr || (operations == nullptr && count != 0))
+    return CUDA_ERROR_INVALID_VALUE;
+  auto a = deviceByOrdinal(srcDevice);
+  auto b = deviceByOrdinal(dstDevice);
+  if (!a || !b)
+    return CUDA_ERROR_INVALID_DEVICE;
+  for (unsigned i = 0; i < count; ++i)
+    capabilities[i] = 0; // no peer access between cuvirt devices
+  return CUDA_SUCCESS;
+}
+
+} // namespace cuvirt::api

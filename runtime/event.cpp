@@ -141,3 +141,32 @@ CUresult cuStreamWaitEvent(CUstream hStream, CUevent hEvent, unsigned int flags)
 
 } // namespace api
 } // namespace cuvirt
+
+namespace cuvirt::api {
+
+// Context-wide event record: all work of every stream of the context so far.
+CUresult cuCtxRecordEvent(CUcontext hCtx, CUevent hEvent) {
+  auto c = checkContext(hCtx);
+  if (!c)
+    return c.status();
+  // Recording on the legacy default stream captures all prior work of the
+  // blocking streams; non-blocking streams are joined explicitly.
+  std::vector<std::shared_ptr<Stream>> others;
+  {
+    std::lock_guard lock((*c)->mutex);
+    for (auto &[s, owner] : (*c)->streams)
+      if (!s->blocking())
+        others.push_back(owner);
+  }
+  CUevent joins = nullptr;
+  for (auto &s : others) {
+    if (CUresult r = api::cuEventCreate(&joins, CU_EVENT_DISABLE_TIMING); r != CUDA_SUCCESS)
+      return r;
+    (void)api::cuEventRecord(joins, reinterpret_cast<CUstream>(s.get()));
+    (void)api::cuStreamWaitEvent(CU_STREAM_LEGACY, joins, 0);
+    (void)api::cuEventDestroy_v2(joins);
+  }
+  return api::cuEventRecord(hEvent, CU_STREAM_LEGACY);
+}
+
+} // namespace cuvirt::api
