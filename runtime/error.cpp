@@ -55,7 +55,7 @@ const char *describe(CUresult code) {
   case CUDA_ERROR_ASSERT: return "device-side assert triggered";
   case CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED: return "part or all of the requested memory range is already mapped";
   case CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED: return "pointer does not correspond to a registered memory region";
-  case CUDA_ERROR_HARDWARE_STACK_ERROR: return "an illegal instruction was encountered";
+  case CUDA_ERROR_HARDWARE_STACK_ERROR: return "hardware stack error";
   case CUDA_ERROR_ILLEGAL_INSTRUCTION: return "an illegal instruction was encountered";
   case CUDA_ERROR_MISALIGNED_ADDRESS: return "misaligned address";
   case CUDA_ERROR_INVALID_ADDRESS_SPACE: return "operation not supported on global/shared address space";

@@ -18,7 +18,7 @@ constexpr std::size_t kReleaseThreshold = 1u << 20;
 std::size_t roundUp(std::size_t v, std::size_t a) { return (v + a - 1) / a * a; }
 
 std::size_t reservedSize(std::size_t bytes) {
-  return bytes >= kReleaseThreshold ? roundUp(bytes, 64 * 1024) : roundUp(std::max<std::size_t>(bytes, 1), kGranule);
+  return bytes >= kReleaseThreshold ? roundUp(bytes, std::size_t(64) << 10) : roundUp(std::max<std::size_t>(bytes, 1), kGranule);
 }
 
 void insertAllocation(const Allocation &a) {
@@ -36,7 +36,7 @@ Status AddressWindow::reserve(std::size_t bytes) {
   // Keep address 0 of the window unused: a device pointer is never NULL.
   base_ = reinterpret_cast<std::uint64_t>(p);
   size_ = bytes;
-  highWater_ = base_ + 64 * 1024;
+  highWater_ = base_ + (std::uint64_t(64) << 10);
   return {};
 }
 

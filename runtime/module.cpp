@@ -143,7 +143,7 @@ Expected<Module *> loadModule(Device *device, Context *owner, const image::Image
     f->module = m.get();
     f->info = &k;
     f->maxDynamicSharedBytes =
-        static_cast<int>(std::max<std::int64_t>(0, 48 * 1024 - static_cast<std::int64_t>(k.staticSharedBytes)));
+        static_cast<int>(std::max<std::int64_t>(0, (std::int64_t(48) << 10) - static_cast<std::int64_t>(k.staticSharedBytes)));
     rt->functions.add(f.get());
     m->functions.emplace(k.name, std::move(f));
   }

@@ -362,7 +362,7 @@ void writeSummary() {
                      "min µs", "max µs");
   for (auto &[name, s] : calls)
     out += fmt::format("{:<40} {:>9} {:>12.1f} {:>10.2f} {:>10.2f} {:>10.2f}\n", name, s.count, s.total,
-                       s.total / s.count, s.min, s.max);
+                       s.total / static_cast<double>(s.count), s.min, s.max);
   if (!st.bytes.empty()) {
     out += "bytes copied:";
     for (auto &[dir, n] : st.bytes)
@@ -630,7 +630,7 @@ const void *wrapTable(WrappedTable &t, const void *table, int slots,
   // whether tools are attached), so the copy carries what follows the
   // original too, read without risking a fault.
   const int kTrailing = std::min(64, kMaxTableSlots - slots);
-  t.slots.assign(static_cast<std::size_t>(slots + kTrailing), nullptr);
+  t.slots.assign(static_cast<std::size_t>(slots) + static_cast<std::size_t>(kTrailing), nullptr);
   for (int i = 0; i < slots + kTrailing; ++i)
     if (!image::safeCopy(&t.slots[i], t.original + i, sizeof(void *)))
       break;

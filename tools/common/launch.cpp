@@ -23,6 +23,7 @@ int runWithDriver(const std::string &driver, bool preload, const std::vector<std
   if (preload)
     prependEnv("LD_PRELOAD", driver, " ");
   std::vector<char *> args;
+  args.reserve(command.size() + 1);
   for (const auto &a : command)
     args.push_back(const_cast<char *>(a.c_str()));
   args.push_back(nullptr);

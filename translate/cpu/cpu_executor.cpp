@@ -82,7 +82,7 @@ std::uint8_t *sharedBuffer(std::size_t bytes) {
   thread_local std::size_t capacity = 0;
   if (capacity < bytes) {
     ::operator delete[](buffer, std::align_val_t(64));
-    capacity = std::max<std::size_t>(bytes, 64 * 1024);
+    capacity = std::max<std::size_t>(bytes, std::size_t(64) << 10);
     buffer = static_cast<std::uint8_t *>(::operator new[](capacity, std::align_val_t(64)));
   }
   return buffer;
