@@ -66,7 +66,6 @@ private:
   std::size_t pending_ = 0; ///< enqueued and not finished
   std::atomic<std::size_t> queued_{0}; ///< tasks waiting to start (read without the lock)
   std::atomic<bool> idle_{true};       ///< pending_ == 0 (read without the lock)
-  static constexpr int kSpins = 4000;  ///< about 10-20 µs of pause instructions
   bool stop_ = false;
   pthread_t thread_{};
 };

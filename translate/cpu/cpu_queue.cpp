@@ -1,11 +1,24 @@
 // A stream's queue on the CPU device: one worker thread, in-order tasks.
 #include "translate/cpu/cpu_backend.h"
 #include "runtime/log.h"
+#include <chrono>
 #include <cstring>
 
 namespace cuvirt::cpu {
 
 namespace {
+/// Waits up to a few microseconds (by the clock: a pause instruction lasts
+/// anywhere from 1 to 25 ns between CPUs) for `ready`; on a busy machine the
+/// time is better left to the thread we wait for.
+template <class F> void spinUntil(F &&ready) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(4);
+  for (int i = 0; !ready(); ++i) {
+    __builtin_ia32_pause();
+    if ((i & 31) == 31 && std::chrono::steady_clock::now() > deadline)
+      return;
+  }
+}
+
 // Big stacks: a block's per-thread values can live on the worker's stack.
 constexpr std::size_t kWorkerStack = 64u << 20;
 } // namespace
@@ -41,8 +54,7 @@ void CpuQueue::run() {
       // Work tends to come in bursts (launch, copy, synchronize): look again
       // for a few microseconds before sleeping, which saves a wake-up.
       lock.unlock();
-      for (int i = 0; i < kSpins && queued_.load(std::memory_order_acquire) == 0; ++i)
-        __builtin_ia32_pause();
+      spinUntil([&] { return queued_.load(std::memory_order_acquire) != 0; });
       lock.lock();
     }
     workCv_.wait(lock, [&] { return stop_ || !tasks_.empty(); });
@@ -136,8 +148,7 @@ bool CpuQueue::idle() {
 
 void CpuQueue::synchronize() {
   // Short work finishes while we look: spin a little before sleeping.
-  for (int i = 0; i < kSpins && !idle_.load(std::memory_order_acquire); ++i)
-    __builtin_ia32_pause();
+  spinUntil([&] { return idle_.load(std::memory_order_acquire); });
   std::unique_lock lock(mutex_);
   idleCv_.wait(lock, [&] { return pending_ == 0; });
 }

@@ -45,6 +45,8 @@ Expected<std::unique_ptr<CompiledModule>> compileModule(std::unique_ptr<llvm::LL
 // The stages, shared with dump.cpp.
 Expected<std::unique_ptr<llvm::TargetMachine>> hostTargetMachine();
 Status blockifyForHost(llvm::Module &m, llvm::TargetMachine &tm, const ModuleInfo &info, std::string &log);
+/// Integer address arithmetic on kernel parameters as pointer arithmetic.
+void rebaseParamAddresses(llvm::Module &m);
 void optimizeForHost(llvm::Module &m, llvm::TargetMachine &tm);
 Expected<std::vector<char>> emitForHost(llvm::Module &m, llvm::TargetMachine &tm, bool assembly);
 
