@@ -54,7 +54,13 @@ public:
   void synchronize() override;
 
 private:
-  void push(std::function<void()> task);
+  struct Task {
+    std::function<void()> fn;
+    bool hostCode; ///< a host function: runs on the stream's thread only
+  };
+  void push(std::function<void()> task, bool hostCode = false);
+  /// Runs the first task; `lock` is held on entry and on return.
+  void runFront(std::unique_lock<std::mutex> &lock);
   template <class F> void timed(const char *kind, const std::string &name, F &&work);
   static void *threadMain(void *self);
   void run();
@@ -62,7 +68,8 @@ private:
   ErrorSink *errors_;
   std::mutex mutex_;
   std::condition_variable workCv_, idleCv_;
-  std::deque<std::function<void()>> tasks_;
+  std::deque<Task> tasks_;
+  bool running_ = false; ///< a task is running (on the worker or a synchroniser)
   std::size_t pending_ = 0; ///< enqueued and not finished
   std::atomic<std::size_t> queued_{0}; ///< tasks waiting to start (read without the lock)
   std::atomic<bool> idle_{true};       ///< pending_ == 0 (read without the lock)

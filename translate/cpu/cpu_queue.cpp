@@ -57,28 +57,37 @@ void CpuQueue::run() {
       spinUntil([&] { return queued_.load(std::memory_order_acquire) != 0; });
       lock.lock();
     }
-    workCv_.wait(lock, [&] { return stop_ || !tasks_.empty(); });
+    // A synchronising thread may be running this queue's work (running_).
+    workCv_.wait(lock, [&] { return (stop_ && !running_) || (!tasks_.empty() && !running_); });
     if (tasks_.empty())
       return; // stopping, and everything ran
-    auto task = std::move(tasks_.front());
-    tasks_.pop_front();
-    queued_.fetch_sub(1, std::memory_order_relaxed);
-    lock.unlock();
-    task();
-    lock.lock();
-    if (--pending_ == 0) {
-      idle_.store(true, std::memory_order_release);
-      idleCv_.notify_all();
-    }
+    runFront(lock);
   }
 }
 
-void CpuQueue::push(std::function<void()> task) {
+void CpuQueue::runFront(std::unique_lock<std::mutex> &lock) {
+  Task task = std::move(tasks_.front());
+  tasks_.pop_front();
+  queued_.fetch_sub(1, std::memory_order_relaxed);
+  running_ = true;
+  lock.unlock();
+  task.fn();
+  lock.lock();
+  running_ = false;
+  if (--pending_ == 0)
+    idle_.store(true, std::memory_order_release);
+  // Whoever waits (the worker for its turn, a synchroniser for the end or
+  // for its own turn) looks again.
+  idleCv_.notify_all();
+  workCv_.notify_one();
+}
+
+void CpuQueue::push(std::function<void()> task, bool hostCode) {
   {
     std::lock_guard lock(mutex_);
     ++pending_;
     idle_.store(false, std::memory_order_relaxed);
-    tasks_.push_back(std::move(task));
+    tasks_.push_back({std::move(task), hostCode});
     queued_.fetch_add(1, std::memory_order_release);
   }
   workCv_.notify_one();
@@ -119,14 +128,14 @@ void CpuQueue::launch(LaunchOp op) {
   });
 }
 
-void CpuQueue::hostFunc(std::function<void()> fn) { push(std::move(fn)); }
+void CpuQueue::hostFunc(std::function<void()> fn) { push(std::move(fn), true); }
 
 void CpuQueue::record(MarkerPtr marker) {
   {
     std::lock_guard lock(mutex_);
     if (pending_ != 0) {
       ++pending_;
-      tasks_.push_back([marker] { marker->complete(); });
+      tasks_.push_back({[marker] { marker->complete(); }, false});
       queued_.fetch_add(1, std::memory_order_release);
       workCv_.notify_one();
       return;
@@ -150,7 +159,17 @@ void CpuQueue::synchronize() {
   // Short work finishes while we look: spin a little before sleeping.
   spinUntil([&] { return idle_.load(std::memory_order_acquire); });
   std::unique_lock lock(mutex_);
-  idleCv_.wait(lock, [&] { return pending_ == 0; });
+  while (pending_ != 0) {
+    // Work the worker has not started yet runs here, in order: the thread
+    // that waits anyway does it, saving two thread hand-offs (a launch +
+    // synchronize of a small kernel). Host functions stay on the stream's
+    // own thread, where CUDA runs callbacks.
+    if (!running_ && !tasks_.empty() && !tasks_.front().hostCode) {
+      runFront(lock);
+      continue;
+    }
+    idleCv_.wait(lock);
+  }
 }
 
 void copyNow(const CopyOp &op) {
