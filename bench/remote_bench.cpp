@@ -6,6 +6,7 @@
 //   bandwidth        - H2D / D2H copyNow, 1 MiB ... 1 GiB, vs raw TCP
 // Needs CUVIRT_REMOTE=<a cuvirtd endpoint>; bench/run_remote.sh starts one.
 #include "runtime/backend.h"
+#include "translate/ptx/ptx.h"
 #include <arpa/inet.h>
 #include <chrono>
 #include <cstdio>
@@ -241,6 +242,41 @@ int main(int argc, char **argv) {
   std::printf("async fills: %d pipelined in %.3f s: %.0f ops/s enqueued, %.0f ops/s completed (errors %d)\n",
               ops, enqueue, ops / enqueue, ops / total, sink.errors);
 
+  // Launches of an empty kernel, pipelined.
+  {
+    static const char *kPtx = ".version 7.0\n.target sm_52\n.address_size 64\n"
+                              ".visible .entry noop(.param .u64 p)\n{\n  ret;\n}\n";
+    std::string log;
+    auto info = ptx::moduleInfo(kPtx, log);
+    ModuleSource src;
+    src.ptx = kPtx;
+    if (info)
+      src.info = &*info;
+    auto mod = info ? dev.loadModule(src, log) : Expected<std::unique_ptr<BackendModule>>(info.status());
+    auto kernel = mod ? (*mod)->kernel("noop") : Expected<BackendKernel *>(mod.status());
+    if (!kernel) {
+      std::printf("async launches: not measured (%s)\n", lastErrorMessage().c_str());
+    } else {
+      LaunchOp op;
+      op.kernel = *kernel;
+      op.params.assign(8, 0);
+      op.layout = info->kernels[0].params;
+      op.name = "noop";
+      q->launch(op);
+      q->synchronize();
+      const int launches = rounds * 5;
+      t0 = Clock::now();
+      for (int i = 0; i < launches; ++i)
+        q->launch(op);
+      const double sent = seconds(t0, Clock::now());
+      q->synchronize();
+      const double done = seconds(t0, Clock::now());
+      std::printf(
+          "async launches: %d pipelined: %.0f launches/s enqueued, %.0f launches/s completed (errors %d)\n",
+          launches, launches / sent, launches / done, sink.errors);
+    }
+  }
+
   // --- bandwidth ----------------------------------------------------------------
   std::vector<std::uint8_t> host(maxBytes);
   std::memset(host.data(), 1, host.size());
@@ -258,14 +294,18 @@ int main(int argc, char **argv) {
     d2h.dstHost = true;
     d2h.src = base;
     d2h.widthBytes = n;
-    (void)dev.copyNow(h2d);
+    bool failed = !dev.copyNow(h2d).ok();
     t0 = Clock::now();
-    for (int i = 0; i < reps; ++i)
-      (void)dev.copyNow(h2d);
+    for (int i = 0; i < reps && !failed; ++i)
+      failed = !dev.copyNow(h2d).ok();
     const double up = n * reps / seconds(t0, Clock::now()) / 1e6;
     t0 = Clock::now();
-    for (int i = 0; i < reps; ++i)
-      (void)dev.copyNow(d2h);
+    for (int i = 0; i < reps && !failed; ++i)
+      failed = !dev.copyNow(d2h).ok();
+    if (failed) {
+      std::printf("%10zu copy failed: %s\n", n, lastErrorMessage().c_str());
+      break;
+    }
     const double down = n * reps / seconds(t0, Clock::now()) / 1e6;
     char ack;
     t0 = Clock::now();

@@ -3,6 +3,7 @@
 #include "remote/client/connection.h"
 #include "runtime/log.h"
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -35,6 +36,13 @@ const void *alignedHeader(Frame &f) {
 
 } // namespace
 
+void Connection::heard() { lastHeard_ = nowMs(); }
+
+void Connection::freeSent(void *data, void *hint) {
+  std::free(data);
+  static_cast<Connection *>(hint)->heard();
+}
+
 void *zmqContext() {
   static void *ctx = [] {
     void *c = zmq_ctx_new();
@@ -58,6 +66,8 @@ Connection::~Connection() {
     zmq_close(socket_);
   if (wakeFd_ >= 0)
     close(wakeFd_);
+  if (replyFd_ >= 0)
+    close(replyFd_);
 }
 
 Status Connection::open(int timeoutMs) {
@@ -85,6 +95,9 @@ Status Connection::open(int timeoutMs) {
     return error(CUDA_ERROR_INVALID_VALUE, "remote {}: cannot connect: {}", endpoint_.address,
                  zmq_strerror(zmq_errno()));
   wakeFd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  replyFd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  size_t fdLen = sizeof zmqFd_;
+  zmq_getsockopt(socket_, ZMQ_FD, &zmqFd_, &fdLen);
   lastHeard_ = nowMs();
   // Until the server answers Hello, its silence counts against `timeoutMs`.
   const int steadyTimeout = timeoutMs_;
@@ -154,7 +167,7 @@ Status Connection::sendLocked(flatbuffers::FlatBufferBuilder &fb, zmq_msg_t *dat
   size_t len = sizeof events;
   if (zmq_getsockopt(socket_, ZMQ_EVENTS, &events, &len) == 0 && (events & ZMQ_POLLIN) != 0) {
     std::uint64_t one = 1;
-    (void)!write(wakeFd_, &one, sizeof one);
+    (void)!write(leading_.load() ? replyFd_ : wakeFd_, &one, sizeof one);
   }
   return {};
 }
@@ -198,16 +211,36 @@ Expected<std::unique_ptr<Frame>> Connection::await(std::uint64_t seq, int timeou
                    "remote {}: no request {} is pending", endpoint_.address, seq);
     w = it->second;
   }
-  // Replies on loopback come within microseconds: spin briefly first.
-  for (int i = 0; i < 4000 && !w->done.load(std::memory_order_acquire) && !dead(); ++i)
-    __builtin_ia32_pause();
-  {
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs < 0 ? 0 : timeoutMs);
+  auto expired = [&] { return timeoutMs >= 0 && std::chrono::steady_clock::now() >= deadline; };
+  while (!w->done.load(std::memory_order_acquire) && !dead() && !expired()) {
+    bool idle = false;
+    if (leading_.compare_exchange_strong(idle, true)) {
+      // Receive for everyone until our reply is in.
+      while (!w->done.load(std::memory_order_acquire) && !dead() && !expired()) {
+        if (pump() != 0)
+          continue;
+        pollfd fds[2] = {{zmqFd_, POLLIN, 0}, {replyFd_, POLLIN, 0}};
+        ::poll(fds, 2, 20); // bounded: the I/O thread still judges the server's silence
+        if ((fds[1].revents & POLLIN) != 0) {
+          std::uint64_t v;
+          (void)!read(replyFd_, &v, sizeof v);
+        }
+      }
+      leading_.store(false);
+      std::uint64_t one = 1;
+      (void)!write(wakeFd_, &one, sizeof one); // the I/O thread takes the socket back
+      std::lock_guard lock(waitMutex_);
+      waitCv_.notify_all(); // another waiter may lead now
+      break;
+    }
     std::unique_lock lock(waitMutex_);
-    auto ready = [&] { return w->done.load(std::memory_order_acquire) || dead(); };
-    if (timeoutMs < 0)
-      waitCv_.wait(lock, ready);
-    else
-      waitCv_.wait_for(lock, std::chrono::milliseconds(timeoutMs), ready);
+    waitCv_.wait_for(lock, std::chrono::milliseconds(1),
+                     [&] { return w->done.load(std::memory_order_acquire) || dead() || !leading_.load(); });
+  }
+  {
+    std::lock_guard lock(waitMutex_);
     waiters_.erase(seq);
   }
   if (!w->done.load(std::memory_order_acquire) || !w->frame)
@@ -286,39 +319,13 @@ void Connection::goodbye() {
 
 void Connection::ioMain() {
   pthread_setname_np(pthread_self(), "cuvirt-remote");
-  int zfd = -1;
-  size_t len = sizeof zfd;
-  zmq_getsockopt(socket_, ZMQ_FD, &zfd, &len);
   std::int64_t lastPing = nowMs();
-  std::vector<std::unique_ptr<Frame>> batch;
   while (!stop_) {
-    {
-      std::lock_guard lock(sendMutex_);
-      for (;;) {
-        auto f = std::make_unique<Frame>();
-        if (zmq_msg_recv(&f->header, socket_, ZMQ_DONTWAIT) < 0)
-          break;
-        // A multipart message arrives whole: these receives do not block.
-        bool more = zmq_msg_more(&f->header) != 0;
-        while (more) {
-          zmq_msg_t part;
-          zmq_msg_init(&part);
-          zmq_msg_recv(&part, socket_, 0);
-          more = zmq_msg_more(&part) != 0;
-          if (!f->hasData) {
-            zmq_msg_move(&f->data, &part);
-            f->hasData = true;
-          }
-          zmq_msg_close(&part);
-        }
-        batch.push_back(std::move(f));
-      }
+    if (!leading_.load() && pump() != 0 && leading_.load()) {
+      // A caller leads now and may be waiting for what was just dispatched.
+      std::uint64_t one = 1;
+      (void)!write(replyFd_, &one, sizeof one);
     }
-    if (!batch.empty())
-      lastHeard_ = nowMs();
-    for (auto &f : batch)
-      dispatch(std::move(f));
-    batch.clear();
     if (dead())
       break;
     const std::int64_t now = nowMs();
@@ -332,13 +339,45 @@ void Connection::ioMain() {
       die(fmt::format("the server has not answered for {} ms", now - lastHeard_.load()));
       break;
     }
-    pollfd fds[2] = {{zfd, POLLIN, 0}, {wakeFd_, POLLIN, 0}};
+    pollfd fds[2] = {{leading_.load() ? -1 : zmqFd_, POLLIN, 0}, {wakeFd_, POLLIN, 0}};
     ::poll(fds, 2, std::min(heartbeatMs_, 100));
     if ((fds[1].revents & POLLIN) != 0) {
       std::uint64_t v;
       (void)!read(wakeFd_, &v, sizeof v);
     }
   }
+}
+
+std::size_t Connection::pump() {
+  std::lock_guard order(dispatchMutex_);
+  std::vector<std::unique_ptr<Frame>> batch;
+  {
+    std::lock_guard lock(sendMutex_);
+    for (;;) {
+      auto f = std::make_unique<Frame>();
+      if (zmq_msg_recv(&f->header, socket_, ZMQ_DONTWAIT) < 0)
+        break;
+      // A multipart message arrives whole: these receives do not block.
+      bool more = zmq_msg_more(&f->header) != 0;
+      while (more) {
+        zmq_msg_t part;
+        zmq_msg_init(&part);
+        zmq_msg_recv(&part, socket_, 0);
+        more = zmq_msg_more(&part) != 0;
+        if (!f->hasData) {
+          zmq_msg_move(&f->data, &part);
+          f->hasData = true;
+        }
+        zmq_msg_close(&part);
+      }
+      batch.push_back(std::move(f));
+    }
+  }
+  if (!batch.empty())
+    lastHeard_ = nowMs();
+  for (auto &f : batch)
+    dispatch(std::move(f));
+  return batch.size();
 }
 
 void Connection::dispatch(std::unique_ptr<Frame> f) {

@@ -61,6 +61,13 @@ public:
   [[nodiscard]] const std::vector<DeviceProps> &devices() const { return devices_; }
   [[nodiscard]] std::uint64_t quota() const { return quota_; }
   [[nodiscard]] bool dead() const { return dead_.load(std::memory_order_acquire); }
+  /// Evidence that the server is alive other than a message from it: zmq
+  /// let go of a frame we sent (with finite socket buffers, the server is
+  /// reading). A long upload then does not look like silence.
+  void heard();
+  /// zmq free function for frames whose buffer was malloc'd: frees it and
+  /// counts as heard() (`hint` is the Connection).
+  static void freeSent(void *data, void *hint);
 
   /// Sends a request whose reply nobody waits for (seq 0).
   Status post(flatbuffers::FlatBufferBuilder &fb, zmq_msg_t *data = nullptr);
@@ -94,6 +101,9 @@ public:
 private:
   Status sendLocked(flatbuffers::FlatBufferBuilder &fb, zmq_msg_t *data);
   void ioMain();
+  /// Receives whatever is there and dispatches it, in arrival order (the
+  /// I/O thread and a waiting caller both do this). Returns frames handled.
+  std::size_t pump();
   void dispatch(std::unique_ptr<Frame> frame);
   /// The server is gone: every waiter and marker is released with an error.
   void die(const std::string &why);
@@ -105,7 +115,13 @@ private:
 
   Endpoint endpoint_;
   void *socket_ = nullptr;
-  int wakeFd_ = -1;
+  int wakeFd_ = -1;  ///< wakes the I/O thread
+  int replyFd_ = -1; ///< wakes the caller that receives for everyone
+  int zmqFd_ = -1;
+  /// A caller waiting for a reply receives itself (no thread hand-off on the
+  /// reply path); the I/O thread leaves the socket alone meanwhile.
+  std::atomic<bool> leading_{false};
+  std::mutex dispatchMutex_;
   std::mutex sendMutex_;
   std::thread io_;
   std::atomic<bool> stop_{false}, dead_{false};

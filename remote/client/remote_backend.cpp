@@ -90,6 +90,15 @@ public:
         return a.sessions != b.sessions ? a.sessions < b.sessions : a.free > b.free;
       });
       all.resize(static_cast<std::size_t>(std::atoi(n)));
+      // Servers left without a chosen device: their sessions end now.
+      std::lock_guard lock(g_connectionsMutex);
+      for (auto it = g_connections.begin(); it != g_connections.end();) {
+        const bool used =
+            std::any_of(all.begin(), all.end(), [&](const Candidate &c) { return c.conn == *it; });
+        if (!used)
+          (*it)->goodbye();
+        it = used ? std::next(it) : g_connections.erase(it);
+      }
     }
     for (auto &c : all)
       out.push_back(std::make_unique<RemoteDevice>(c.conn, c.index, c.conn->devices()[c.index]));

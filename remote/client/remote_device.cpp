@@ -2,6 +2,7 @@
 // synchronous copies (chunked, pipelined, zero-copy sends) and modules.
 #include "remote/client/remote_backend.h"
 #include "runtime/log.h"
+#include <cstdlib>
 #include <cstring>
 #include <shared_mutex>
 #include <xxhash.h>
@@ -14,11 +15,13 @@ using wire::Request;
 /// Counts zero-copy frames zmq still holds, so a synchronous copy returns
 /// only once the application's buffer is no longer referenced.
 struct Lent {
+  Connection *conn = nullptr;
   std::mutex mutex;
   std::condition_variable cv;
   int outstanding = 0;
   static void release(void *, void *hint) {
     auto *self = static_cast<Lent *>(hint);
+    self->conn->heard();
     std::lock_guard lock(self->mutex);
     if (--self->outstanding == 0)
       self->cv.notify_all();
@@ -152,6 +155,7 @@ Status RemoteDevice::writeNow(std::uint64_t dst, std::size_t dstPitch, const std
   const std::uint64_t seq = conn_->nextSeq();
   conn_->expect(seq);
   Lent lent;
+  lent.conn = conn_.get();
   Status sent;
   // Pieces: whole rows up to kChunkBytes, or slices of one long row.
   const std::size_t perPiece = width >= kChunkBytes ? 1 : kChunkBytes / width;
@@ -165,8 +169,8 @@ Status RemoteDevice::writeNow(std::uint64_t dst, std::size_t dstPitch, const std
       if (n == 1 || srcPitch == width) {
         lent.lend(&data, src + r * srcPitch + off, w * n);
       } else {
-        zmq_msg_init_size(&data, w * n);
-        auto *out = static_cast<std::uint8_t *>(zmq_msg_data(&data));
+        auto *out = static_cast<std::uint8_t *>(std::malloc(w * n));
+        zmq_msg_init_data(&data, out, w * n, &Connection::freeSent, conn_.get());
         for (std::size_t i = 0; i < n; ++i)
           std::memcpy(out + i * w, src + (r + i) * srcPitch + off, w);
       }

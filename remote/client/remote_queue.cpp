@@ -2,6 +2,7 @@
 // for the server, except synchronize() (for the work itself, not a reply).
 #include "remote/client/remote_backend.h"
 #include "runtime/log.h"
+#include <cstdlib>
 #include <cstring>
 
 namespace cuvirt::remote {
@@ -94,8 +95,8 @@ void RemoteQueue::copy(const CopyOp &op) {
           // Copied into the frame: the caller may reuse its buffer once
           // the stream reaches this point, which can be before zmq is done.
           zmq_msg_t data;
-          zmq_msg_init_size(&data, w * n);
-          auto *out = static_cast<std::uint8_t *>(zmq_msg_data(&data));
+          auto *out = static_cast<std::uint8_t *>(std::malloc(w * n));
+          zmq_msg_init_data(&data, out, w * n, &Connection::freeSent, &conn_);
           const auto *in = reinterpret_cast<const std::uint8_t *>(op.src + z * sSlice) + r * sPitch + off;
           for (std::size_t i = 0; i < n; ++i)
             std::memcpy(out + i * w, in + i * sPitch, w);

@@ -82,6 +82,17 @@ struct Session {
   std::unordered_map<std::uint64_t, MarkerPtr> markers; ///< recorded, not yet reached
   std::unordered_map<std::uint64_t, MarkerPtr> tokens;  ///< held until the client releases them
   Status pendingWriteError;                             ///< of unacknowledged write pieces
+  /// Frames zmq still sends straight from this session's memory; teardown
+  /// unmaps only once they are gone. Never freed while any is out.
+  struct Lent {
+    std::atomic<int> count{0};
+    static void release(void *, void *hint) { static_cast<Lent *>(hint)->count.fetch_sub(1); }
+  };
+  Lent *lent = new Lent;
+  ~Session() {
+    if (lent->count.load() == 0)
+      delete lent; // else leaked on purpose: a late callback still finds it
+  }
 };
 using SessionPtr = std::shared_ptr<Session>;
 

@@ -154,6 +154,15 @@ void Server::Impl::teardown(Session &s) {
     s.markers.clear();
   }
   s.modules.clear();
+  // Memory zmq still reads from (zero-copy reads) stays mapped until sent;
+  // a peer that is gone makes zmq drop them, so this ends.
+  for (int i = 0; i < 1000 && s.lent->count.load() != 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  if (s.lent->count.load() != 0) {
+    log->error("event=teardown_leak session={} reason=\"frames still in flight; memory left mapped\"", s.id);
+    committed -= s.committed;
+    return;
+  }
   for (auto &[address, region] : s.regions) {
     devices[region.device]->release(address, region.size);
     munmap(reinterpret_cast<void *>(address), region.size);
@@ -251,8 +260,9 @@ void Server::Impl::handle(const std::string &routing, const wire::ClientMessage 
     const auto *r = m.request_as_Write();
     std::uint64_t span = 0;
     Status bad;
+    std::uint64_t bytes = 0;
     if (data == nullptr || !spanOf(r->width(), r->rows(), r->pitch() ? r->pitch() : r->width(), &span) ||
-        r->width() * r->rows() != data->size())
+        __builtin_mul_overflow(r->width(), r->rows(), &bytes) || bytes != data->size() || bytes == 0)
       bad = error(CUDA_ERROR_INVALID_VALUE, "write: the data frame does not match the request");
     else if (!validDevice(r->device()) || !owns(s, r->device(), r->address(), span))
       bad = error(CUDA_ERROR_INVALID_VALUE, "write: 0x{:x}+{} is not this session's memory", r->address(),
@@ -295,12 +305,26 @@ void Server::Impl::handle(const std::string &routing, const wire::ClientMessage 
   case Request::Read: {
     const auto *r = m.request_as_Read();
     std::uint64_t span = 0, total = 0;
+    // Zero-width rows would make a copy loop without moving a byte.
     if (!spanOf(r->width(), r->rows(), r->pitch() ? r->pitch() : r->width(), &span) ||
-        __builtin_mul_overflow(r->width(), r->rows(), &total) || total > kMaxDataFrame)
+        __builtin_mul_overflow(r->width(), r->rows(), &total) || total > kMaxDataFrame || total == 0)
       return fail(r->queue(), CUDA_ERROR_INVALID_VALUE, "read: bad size");
     if (!validDevice(r->device()) || !owns(s, r->device(), r->address(), span))
       return fail(r->queue(), CUDA_ERROR_INVALID_VALUE,
                   fmt::format("read: 0x{:x}+{} is not this session's memory", r->address(), span));
+    if (r->queue() == 0 && devices[r->device()]->hostVisible() && r->pitch() <= r->width()) {
+      // Synchronous and contiguous: zmq sends straight from device memory
+      // (the client waits for it; the session outlives the frame).
+      ZMsg out;
+      zmq_msg_close(&out.m);
+      s.lent->count.fetch_add(1);
+      zmq_msg_init_data(&out.m, reinterpret_cast<void *>(r->address()), total, &Session::Lent::release,
+                        s.lent);
+      flatbuffers::FlatBufferBuilder fb;
+      fb.Finish(wire::CreateServerMessage(fb, seq, 0, 0, wire::Response::ReadData,
+                                          wire::CreateReadData(fb, r->tag()).Union()));
+      return send(routing, fb, &out);
+    }
     auto out = std::make_shared<ZMsg>(total);
     CopyOp op;
     op.dst = reinterpret_cast<std::uint64_t>(out->data());
@@ -331,6 +355,8 @@ void Server::Impl::handle(const std::string &routing, const wire::ClientMessage 
   case Request::Copy: {
     const auto *r = m.request_as_Copy();
     std::uint64_t dSpan = 0, sSpan = 0;
+    if (r->width() == 0 || r->height() == 0 || r->depth() == 0)
+      return ok(); // nothing to copy
     if (!validDevice(r->device()) ||
         !extent3(r->width(), r->height(), r->depth(), r->dst_pitch(), r->dst_slice(), &dSpan) ||
         !extent3(r->width(), r->height(), r->depth(), r->src_pitch(), r->src_slice(), &sSpan) ||
@@ -360,6 +386,8 @@ void Server::Impl::handle(const std::string &routing, const wire::ClientMessage 
     const auto *r = m.request_as_Fill();
     const std::uint32_t es = r->element_size();
     std::uint64_t rowBytes = 0, span = 0;
+    if (r->width() == 0 || r->height() == 0)
+      return ok(); // nothing to fill
     if (!validDevice(r->device()) || (es != 1 && es != 2 && es != 4) ||
         __builtin_mul_overflow(r->width(), std::uint64_t(es), &rowBytes) ||
         !spanOf(rowBytes, r->height(), r->pitch() ? r->pitch() : rowBytes, &span) ||
@@ -511,7 +539,8 @@ void Server::Impl::handle(const std::string &routing, const wire::ClientMessage 
       return fail(0, CUDA_ERROR_INVALID_HANDLE, "destroy queue: unknown queue");
     std::shared_ptr<ServerQueue> q(std::move(it->second));
     s.queues.erase(it);
-    helper([q, sp]() mutable { q.reset(); }); // it drains its work first
+    // It drains its work first (perhaps held at a token): never on this thread.
+    helper([q = std::move(q)]() mutable { q.reset(); });
     return ok();
   }
   case Request::Launch: {

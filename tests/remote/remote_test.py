@@ -290,6 +290,69 @@ def case_kernel(a, tmp):
         s2.stop()
 
 
+def case_select(a, tmp):
+    """CUVIRT_DEVICES=1 over two servers takes the least-loaded device."""
+    s1 = Server(a.build, tmp, ["--insecure"], name="busy")
+    s2 = Server(a.build, tmp, ["--insecure"], name="idle")
+    procs = []
+    try:
+        busy = subprocess.Popen([PY, "-c", HOLDER, "hold"], env=client_env(a.build, s1.endpoint),
+                                stdout=subprocess.PIPE, text=True)
+        procs.append(busy)
+        expect(busy.stdout.readline().strip() == "ready", "a client keeps the first server busy")
+        both = s1.endpoint + "," + s2.endpoint
+        picky = subprocess.Popen([PY, "-c", HOLDER, "hold"], env=client_env(a.build, both, extra={"CUVIRT_DEVICES": "1"}),
+                                 stdout=subprocess.PIPE, text=True)
+        procs.append(picky)
+        expect(picky.stdout.readline().strip() == "ready", "a client asking for 1 of 2 devices runs")
+        st1, st2 = stats(a.build, s1.endpoint), stats(a.build, s2.endpoint)
+        expect(st2["committed"] >= 64 << 20 and st1["committed"] < 2 * (64 << 20) and st1["sessions"] == 1,
+               f"its memory went to the idle server: busy {st1}, idle {st2}")
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+        s1.stop()
+        s2.stop()
+
+
+def case_peer(a, tmp):
+    s1 = Server(a.build, tmp, ["--insecure"], name="p1")
+    s2 = Server(a.build, tmp, ["--insecure"], endpoint=f"ipc://{tmp}/p2.sock", name="p2")
+    try:
+        rc, out, err = run([PY, os.path.join(HERE, "peer_ctypes.py")], client_env(a.build, s1.endpoint + "," + s2.endpoint))
+        print(out, err[-3000:])
+        expect(rc == 0, "stream order and copies across two servers")
+    finally:
+        s1.stop()
+        s2.stop()
+
+
+def case_config(a, tmp):
+    """Endpoints, quota and name from a config file; tcp and ipc at once."""
+    tcp, ipc = f"tcp://127.0.0.1:{free_port()}", f"ipc://{tmp}/cfg.sock"
+    cfg = os.path.join(tmp, "cuvirtd.toml")
+    with open(cfg, "w") as f:
+        f.write(f'listen = ["{tcp}", "{ipc}"]\ninsecure = true\nquota = "16M"\nname = "configured"\n')
+    log = open(os.path.join(tmp, "cfg.log"), "w")
+    proc = subprocess.Popen([os.path.join(a.build, "tools", "cuvirtd"), "--config", cfg], stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and open(log.name).read().count("event=listen") < 2:
+            time.sleep(0.05)
+        expect(open(log.name).read().count("event=listen") == 2, "both endpoints from the config file")
+        probe = os.path.join(a.build, "tests", "remote", "remote_probe")
+        rc, out, err = run([probe, "quota", ipc, str(16 << 20)], os.environ, 60)
+        expect(rc == 0, f"the config file's quota holds on {ipc}: {out}{err}")
+        rc, out, err = run([PY, os.path.join(HERE, "smoke_ctypes.py")], client_env(a.build, tcp, extra={"EXPECT_DEVICES": "1"}))
+        expect(rc == 0, f"clients served on {tcp}: {out}{err[-500:]}")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+        log.close()
+    expect(proc.returncode == 0, "clean exit on SIGTERM")
+
+
 def case_smi(a, tmp):
     srv = Server(a.build, tmp, ["--insecure"], name="smi-test")
     try:
@@ -319,7 +382,7 @@ def main():
     a = ap.parse_args()
     cases = {"smoke": case_smoke, "program": case_program, "sigkill-client": case_sigkill_client,
              "server-death": case_server_death, "auth": case_auth, "probe": case_probe, "kernel": case_kernel,
-             "smi": case_smi}
+             "smi": case_smi, "select": case_select, "peer": case_peer, "config": case_config}
     tmp = tempfile.mkdtemp(prefix="cuvirt-remote-")
     try:
         rc = cases[a.case](a, tmp)

@@ -1,5 +1,6 @@
 // cuvirt-run: runs a program with cuvirt's libcuda.so.1 as its CUDA driver.
 #include "tools/common/driver_path.h"
+#include "tools/common/launch.h"
 #include <CLI/CLI.hpp>
 #include <cerrno>
 #include <csignal>
@@ -13,14 +14,6 @@
 #include <vector>
 
 namespace {
-
-void prependEnv(const char *name, const std::string &value) {
-  const char *old = std::getenv(name);
-  std::string v = value;
-  if (old != nullptr && *old != '\0')
-    v += (std::strcmp(name, "LD_PRELOAD") == 0 ? " " : ":") + std::string(old);
-  setenv(name, v.c_str(), 1);
-}
 
 std::string jsonString(const std::string &s) {
   std::string out = "\"";
@@ -133,43 +126,10 @@ int main(int argc, char **argv) {
   }
   if (!jupyterName.empty())
     return installJupyterKernel(jupyterName, jupyterDir, python, driver, backend, remote);
-  const std::string dir = driver.substr(0, driver.rfind('/'));
-  prependEnv("LD_LIBRARY_PATH", dir);
-  if (!noPreload)
-    prependEnv("LD_PRELOAD", driver);
   setenv("CUVIRT_BACKEND", backend.c_str(), 1);
   if (!remote.empty())
     setenv("CUVIRT_REMOTE", remote.c_str(), 1);
   if (!log.empty())
     setenv("CUVIRT_LOG", log.c_str(), 1);
-
-  std::vector<char *> args;
-  for (auto &a : command)
-    args.push_back(a.data());
-  args.push_back(nullptr);
-  pid_t child = fork();
-  if (child < 0) {
-    std::perror("cuvirt-run: fork");
-    return 127;
-  }
-  if (child == 0) {
-    execvp(args[0], args.data());
-    std::fprintf(stderr, "cuvirt-run: cannot run %s: %s\n", args[0], std::strerror(errno));
-    _exit(127);
-  }
-  // Let the child take terminal signals; report how it ended.
-  signal(SIGINT, SIG_IGN);
-  signal(SIGQUIT, SIG_IGN);
-  int status = 0;
-  while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(status))
-    return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) {
-    int sig = WTERMSIG(status);
-    signal(sig, SIG_DFL);
-    raise(sig); // die the same way, so callers see the signal
-    return 128 + sig;
-  }
-  return 1;
+  return cuvirt::tools::runWithDriver(driver, !noPreload, command);
 }

@@ -1,5 +1,6 @@
 #include "translate/ptx/analysis.h"
 #include "translate/ptx/parser.h"
+#include <algorithm>
 #include <cstring>
 #include <fmt/format.h>
 
@@ -222,6 +223,176 @@ Status layoutParams(const Function &f, KernelInfo &out, std::string &log) {
     if (off > (1u << 20))
       return invalidPtx(log, p.loc, "kernel parameters too large");
     out.params.push_back(pi);
+  }
+  return Status::success();
+}
+
+} // namespace cuvirt::ptx
+
+namespace cuvirt::ptx {
+namespace {
+
+std::unordered_set<std::string> words(std::string_view text) {
+  std::unordered_set<std::string> out;
+  for (std::size_t i = 0, j; i < text.size(); i = j + 1) {
+    j = std::min(text.find(' ', i), text.size());
+    if (j > i)
+      out.emplace(text.substr(i, j - i));
+  }
+  return out;
+}
+
+// Instructions the lowering accepts but that trap when run (lower_parallel.cpp).
+bool trapsAtRuntime(const std::string &op) {
+  static const std::unordered_set<std::string> ops =
+      words("tex tld4 txq suld sust sured suq istypep mma wmma ldmatrix stmatrix movmatrix wgmma mbarrier "
+            "tensormap tcgen05 multimem clusterlaunchcontrol");
+  return ops.contains(op);
+}
+
+// Mirrors the lowering's dispatch (lower_*.cpp): what it accepts, including
+// the instructions it turns into a runtime "not supported" trap.
+bool knownOpcode(const std::string &op) {
+  static const std::unordered_set<std::string> known = words(
+      "abs activemask add addc and applypriority atom bar barrier bfe bfi bfind bmsk bra brev brkpt brx "
+      "call clz cnot copysign cos cp createpolicy cvt cvta discard div dp2a dp4a elect ex2 exit fence fma "
+      "fns griddepcontrol ld ldu lg2 lop3 mad mad24 madc match max membar min mov mul mul24 nanosleep neg "
+      "not or pmevent popc prefetch prefetchu prmt rcp red redux rem ret rsqrt sad selp set setmaxnreg setp "
+      "shf shfl shl shr sin slct sqrt st sub subc szext tanh testp trap vote xor");
+  if (known.contains(op) || trapsAtRuntime(op))
+    return true;
+  // SIMD video instructions: vadd2, vmin4, ...
+  if (op.size() > 2 && (op.back() == '2' || op.back() == '4'))
+    for (const char *p : {"vadd", "vsub", "vabsdiff", "vmin", "vmax"})
+      if (op.compare(0, std::strlen(p), p) == 0)
+        return true;
+  return false;
+}
+
+bool specialRegister(const std::string &n) {
+  static const std::unordered_set<std::string> names = [] {
+    std::unordered_set<std::string> s =
+        words("%laneid %warpid %nwarpid %smid %nsmid %gridid %clock %clock_hi %clock64 %globaltimer "
+              "%globaltimer_lo %globaltimer_hi %dynamic_smem_size %total_smem_size %aggr_smem_size "
+              "%cluster_ctarank %is_explicit_cluster %cluster_nctarank");
+    for (const char *m : {"eq", "le", "lt", "ge", "gt"})
+      s.insert(std::string("%lanemask_") + m);
+    for (const char *b : {"%tid", "%ntid", "%ctaid", "%nctaid", "%cluster_ctaid", "%cluster_nctaid",
+                          "%clusterid", "%nclusterid"})
+      for (const char *c : {".x", ".y", ".z"})
+        s.insert(std::string(b) + c);
+    return s;
+  }();
+  return names.contains(n) || n.rfind("%envreg", 0) == 0 || n.rfind("%pm", 0) == 0 ||
+         n.rfind("%reserved_smem", 0) == 0;
+}
+
+// `.q32`: shaped like a type suffix (letters, then digits) but no type;
+// .v2/.x4 are vector and matrix counts, .rc8/.rc16 prmt modes.
+bool badTypeSuffix(const std::string &m) {
+  if (m == ".rc8" || m == ".rc16")
+    return false;
+  std::size_t i = 1;
+  while (i < m.size() && m[i] >= 'a' && m[i] <= 'z')
+    ++i;
+  if (i == 1 || i == m.size() || m[0] != '.')
+    return false;
+  for (std::size_t j = i; j < m.size(); ++j)
+    if (m[j] < '0' || m[j] > '9')
+      return false;
+  if (i == 2 && (m[1] == 'v' || m[1] == 'x'))
+    return false;
+  return parseType(m) == Type::None;
+}
+
+struct Names {
+  std::unordered_set<std::string> ids;              // variables, functions, labels, ...
+  std::unordered_map<std::string, unsigned> ranges; // %r<N>: prefix -> N
+  void add(const VarDecl &v) {
+    if (v.rangeCount)
+      ranges[v.name] = std::max(ranges[v.name], v.rangeCount);
+    else
+      ids.insert(v.name);
+  }
+  // As the lowering resolves %r17 against .reg %r<N>.
+  bool has(const std::string &n) const {
+    if (ids.contains(n))
+      return true;
+    std::size_t d = n.size();
+    while (d > 0 && n[d - 1] >= '0' && n[d - 1] <= '9')
+      --d;
+    if (d == n.size() || d == 0 || (n[d] == '0' && d + 1 != n.size()) || n.size() - d > 9)
+      return false;
+    auto r = ranges.find(n.substr(0, d));
+    return r != ranges.end() && std::stoul(n.substr(d)) < r->second;
+  }
+};
+
+Status checkOperand(const Operand &o, const Names &names, std::string &log) {
+  for (const std::string *n : {&o.name, &o.pairedPred})
+    if (!n->empty() && (*n)[0] == '%' && !names.has(*n) && !specialRegister(*n))
+      return invalidPtx(log, o.loc, fmt::format("undefined identifier '{}'", *n));
+  for (auto &e : o.elems)
+    CUVIRT_TRY(checkOperand(e, names, log));
+  return Status::success();
+}
+
+} // namespace
+
+Status checkSemantics(const Module &m, std::string &log) {
+  Names global;
+  for (auto &v : m.globals)
+    global.add(v);
+  for (auto &f : m.functions)
+    global.ids.insert(f.name);
+  for (auto &f : m.functions) {
+    if (!f.hasBody)
+      continue;
+    Names names = global;
+    std::unordered_set<std::string> labels;
+    for (auto &v : f.rets)
+      names.add(v);
+    for (auto &v : f.params)
+      names.add(v);
+    for (auto &s : f.body) {
+      if (auto *l = std::get_if<Label>(&s)) {
+        labels.insert(l->name);
+        names.ids.insert(l->name);
+      } else if (auto *v = std::get_if<VarDecl>(&s)) {
+        names.add(*v);
+      } else if (auto *b = std::get_if<BranchTargets>(&s)) {
+        names.ids.insert(b->name);
+      } else if (auto *p = std::get_if<CallPrototype>(&s)) {
+        names.ids.insert(p->name);
+      }
+    }
+    for (auto &s : f.body) {
+      if (auto *b = std::get_if<BranchTargets>(&s)) {
+        for (auto &t : b->targets)
+          if (!labels.contains(t))
+            return invalidPtx(log, b->loc, fmt::format("undefined label '{}'", t));
+        continue;
+      }
+      auto *in = std::get_if<Instr>(&s);
+      if (!in)
+        continue;
+      std::string full = in->opcode;
+      for (auto &mod : in->mods)
+        full += mod;
+      if (!knownOpcode(in->opcode))
+        return invalidPtx(log, in->loc, fmt::format("unknown or unsupported instruction '{}'", full));
+      if (!trapsAtRuntime(in->opcode))
+        for (auto &mod : in->mods)
+          if (badTypeSuffix(mod))
+            return invalidPtx(log, in->loc, fmt::format("unknown type '{}' in '{}'", mod, full));
+      if (!in->guard.empty() && !names.has(in->guard))
+        return invalidPtx(log, in->loc, fmt::format("undefined identifier '{}'", in->guard));
+      for (auto &o : in->ops)
+        CUVIRT_TRY(checkOperand(o, names, log));
+      if (in->opcode == "bra" && in->ops.size() == 1 && in->ops[0].kind == Operand::Kind::Reg &&
+          !labels.contains(in->ops[0].name))
+        return invalidPtx(log, in->ops[0].loc, fmt::format("undefined label '{}'", in->ops[0].name));
+    }
   }
   return Status::success();
 }

@@ -41,6 +41,10 @@ Status encodeInitialiser(const VarDecl &v, GlobalInfo &out, unsigned addressSize
 /// Parameter layout of an entry: each parameter at its alignment, in order.
 Status layoutParams(const Function &f, KernelInfo &out, std::string &log);
 
+/// The lowering's name, opcode and label checks, without LLVM, so that bad PTX
+/// fails at module load rather than at the first launch.
+Status checkSemantics(const Module &m, std::string &log);
+
 /// ModuleInfo of a parsed, analysed module (moduleInfo() without the parsing).
 Expected<ModuleInfo> moduleInfoFrom(const Module &m, const ModuleFacts &facts, std::string &log);
 

@@ -66,6 +66,7 @@ Expected<ModuleInfo> moduleInfo(std::string_view text, std::string &log) {
   auto facts = analyse(*m, log);
   if (!facts)
     return facts.status();
+  CUVIRT_TRY(checkSemantics(*m, log));
   return moduleInfoFrom(*m, *facts, log);
 }
 

@@ -218,10 +218,10 @@ join:
       REQUIRE(std::uint32_t(out[8192 + i]) == members);
       REQUIRE(std::uint32_t(out[12288 + i]) == ballot);
       REQUIRE(std::uint32_t(out[16384 + i]) == keyMask);
-      std::int32_t sum = 0;
+      std::uint32_t sum = 0; // redux.sync.add wraps modulo 2^32
       for (std::uint32_t l = 0; l < lanes; ++l)
-        sum += in[w0 + l];
-      REQUIRE(out[20480 + i] == sum);
+        sum += std::uint32_t(in[w0 + l]);
+      REQUIRE(std::uint32_t(out[20480 + i]) == sum);
     }
 }
 

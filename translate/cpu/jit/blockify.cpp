@@ -1112,14 +1112,55 @@ std::vector<Blockifier::Guard> Blockifier::findGuards(const std::vector<BasicBlo
 // otherwise), so the innermost thread loop has no loop-carried memory
 // dependences: say so, as PoCL does, so that vectorisation needs no runtime
 // alias checks (which fail for indices that are not affine in tid.x).
+// Except for the allocas left in `g` (.local memory of kernels without
+// barriers): they sit in the entry block, one copy shared by every thread of
+// the loop, so their accesses do depend across iterations. Those keep no
+// access group; if an address of theirs escapes, nothing is claimed.
 void Blockifier::markParallel(Function &g, const std::vector<BranchInst *> &latches) {
+  SmallPtrSet<Value *, 32> local; // values that may be (or compute) an alloca's address
+  SmallVector<Instruction *, 32> work;
+  for (Instruction &i : instructions(g))
+    if (isa<AllocaInst>(i) && local.insert(&i).second)
+      work.push_back(&i);
+  bool escapes = false;
+  while (!work.empty() && !escapes) {
+    Instruction *v = work.pop_back_val();
+    for (Use &u : v->uses()) {
+      auto *user = cast<Instruction>(u.getUser());
+      if (isa<LoadInst>(user) || isa<MemIntrinsic>(user) || isa<CmpInst>(user) ||
+          (isa<StoreInst>(user) && u.getOperandNo() == StoreInst::getPointerOperandIndex()))
+        continue;
+      if (auto *ii = dyn_cast<IntrinsicInst>(user); ii && ii->isLifetimeStartOrEnd())
+        continue;
+      if (isa<StoreInst>(user) || isa<AtomicRMWInst>(user) || isa<AtomicCmpXchgInst>(user) ||
+          isa<CallBase>(user) || user->getType()->isVoidTy()) {
+        escapes = true; // stored or handed on: its later loads could be anything
+        break;
+      }
+      if (local.insert(user).second)
+        work.push_back(user); // GEPs, casts, integer arithmetic, phis, selects
+    }
+  }
+  if (escapes)
+    return;
+  auto isLocal = [&](Value *p) { return local.contains(p); };
   MDNode *group = MDNode::getDistinct(ctx_, {});
   for (BasicBlock &bb : g) {
     if (&bb == &g.getEntryBlock())
       continue;
-    for (Instruction &i : bb)
-      if ((isa<LoadInst>(i) || isa<StoreInst>(i) || isa<MemIntrinsic>(i)) && !i.isAtomic())
-        i.setMetadata(LLVMContext::MD_access_group, group);
+    for (Instruction &i : bb) {
+      if (!(isa<LoadInst>(i) || isa<StoreInst>(i) || isa<MemIntrinsic>(i)) || i.isAtomic())
+        continue;
+      if (auto *ld = dyn_cast<LoadInst>(&i); ld && isLocal(ld->getPointerOperand()))
+        continue;
+      if (auto *st = dyn_cast<StoreInst>(&i); st && isLocal(st->getPointerOperand()))
+        continue;
+      if (auto *mi = dyn_cast<MemIntrinsic>(&i);
+          mi && (isLocal(mi->getDest()) ||
+                 (isa<MemTransferInst>(mi) && isLocal(cast<MemTransferInst>(mi)->getSource()))))
+        continue;
+      i.setMetadata(LLVMContext::MD_access_group, group);
+    }
   }
   MDNode *parallel = MDNode::get(ctx_, {MDString::get(ctx_, "llvm.loop.parallel_accesses"), group});
   auto loopId = MDNode::getDistinct(ctx_, {nullptr, parallel});
