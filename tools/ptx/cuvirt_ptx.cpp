@@ -56,10 +56,12 @@ int main(int argc, char **argv) {
       ->check(CLI::IsMember({"info", "ptx", "thread-ir", "block-ir", "ir", "asm"}));
   app.add_option("--entry", entryIndex, "Only the image entry with this index");
   CLI11_PARSE(app, argc, argv);
+  // The tool reports errors itself; the library's log would repeat them.
+  setenv("CUVIRT_LOG", "off", 0);
 
   auto img = cuvirt::image::parseFile(input);
   if (!img) {
-    std::fprintf(stderr, "cuvirt-ptx: %s: %s\n", input.c_str(), cuvirt::lastErrorMessage().c_str());
+    std::fprintf(stderr, "cuvirt-ptx: %s\n", cuvirt::lastErrorMessage().c_str());
     return 1;
   }
   int failures = 0;
