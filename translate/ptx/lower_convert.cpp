@@ -156,6 +156,11 @@ Expected<Handled> FunctionLowering::lowerConvert(const Instr &in) {
       r = B.CreateTrunc(x, dty);
     }
   }
+  if (in.has(".ftz") && r->getType()->isFloatTy()) {
+    // an f32 denormal result (or, for cvt.f32.f32, input) becomes a zero of the same sign
+    Value *tiny = B.CreateFCmpOLT(B.CreateUnaryIntrinsic(Intrinsic::fabs, r), ConstantFP::get(dty, 0x1p-126));
+    r = B.CreateSelect(tiny, B.CreateBinaryIntrinsic(Intrinsic::copysign, ConstantFP::get(dty, 0.0), r), r);
+  }
   if (sat && dty->isFloatingPointTy())
     r = B.CreateBinaryIntrinsic(Intrinsic::minnum,
                                 B.CreateBinaryIntrinsic(Intrinsic::maxnum, r, ConstantFP::get(dty, 0.0)),

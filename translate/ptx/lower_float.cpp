@@ -1,7 +1,8 @@
 // Floating point in f64/f32/f16/bf16 and the f16x2/bf16x2 pairs: arithmetic,
 // fma, div, the .approx and IEEE math, min/max, abs/neg/copysign.
 // Rounding-mode suffixes other than .rn are accepted and computed with
-// round-to-nearest; .ftz is accepted and not applied (host denormals are kept).
+// round-to-nearest. .ftz (f32 only, as in PTX) flushes denormal inputs and
+// results to a zero of the same sign.
 #include "translate/ptx/lower_context.h"
 #include <fmt/format.h>
 
@@ -37,12 +38,20 @@ Expected<Handled> FunctionLowering::lowerFloat(const Instr &in) {
                          : 1;
   if (in.ops.size() < nsrc + 1)
     return err(in.loc, fmt::format("'{}' expects {} operands, got {}", op, nsrc + 1, in.ops.size()));
+  llvm::Type *ty = valueType(t);
+  const bool ftz = t == Type::F32 && in.has(".ftz");
+  auto flush = [&](Value *v) -> Value * {
+    if (!ftz)
+      return v;
+    // |v| < 2^-126: a denormal (or zero) becomes a zero of the same sign.
+    Value *tiny = B.CreateFCmpOLT(B.CreateUnaryIntrinsic(Intrinsic::fabs, v), ConstantFP::get(ty, 0x1p-126));
+    return B.CreateSelect(tiny, B.CreateBinaryIntrinsic(Intrinsic::copysign, ConstantFP::get(ty, 0.0), v), v);
+  };
   std::vector<Value *> s;
   for (std::size_t i = 1; i <= nsrc && i < in.ops.size(); ++i) {
     PTX_GET(v, get(in.ops[i], t));
-    s.push_back(v);
+    s.push_back(flush(v));
   }
-  llvm::Type *ty = valueType(t);
   Value *r = nullptr;
   auto one = [&] { return ConstantFP::get(ty, 1.0); };
   if (op == "add")
@@ -84,6 +93,7 @@ Expected<Handled> FunctionLowering::lowerFloat(const Instr &in) {
                                    : (nan ? Intrinsic::maximum : Intrinsic::maxnum);
     r = B.CreateBinaryIntrinsic(id, s[0], s[1]);
   }
+  r = flush(r);
   if (in.has(".relu"))
     r = B.CreateBinaryIntrinsic(Intrinsic::maxnum, r, Constant::getNullValue(ty));
   if (in.has(".sat")) // clamp to [0, 1]; NaN becomes 0

@@ -13,7 +13,7 @@
 
 namespace cuvirt::cpu::jit {
 
-std::string_view compilerVersion() { return "cuvirt-cpu-jit 3 (LLVM " LLVM_VERSION_STRING ")"; }
+std::string_view compilerVersion() { return "cuvirt-cpu-jit 4 (LLVM " LLVM_VERSION_STRING ")"; }
 
 std::string cacheKey(std::string_view source) {
   // The host CPU decides the code (AVX-512 or not): part of the key.
