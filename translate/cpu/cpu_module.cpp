@@ -1,21 +1,12 @@
 // Modules on the CPU device: PTX compiled by the JIT, lazily per module.
 #include "translate/cpu/cpu_backend.h"
 #include "runtime/log.h"
+#include "translate/cpu/jit/cache.h"
 #include <cstdlib>
 #include <unordered_map>
 
 namespace cuvirt::cpu {
 namespace {
-
-std::string defaultCacheDir() {
-  if (const char *dir = std::getenv("CUVIRT_JIT_CACHE"))
-    return dir; // "" or "off" disables the cache
-  if (const char *xdg = std::getenv("XDG_CACHE_HOME"))
-    return std::string(xdg) + "/cuvirt/jit";
-  if (const char *home = std::getenv("HOME"))
-    return std::string(home) + "/.cache/cuvirt/jit";
-  return "";
-}
 
 class CpuModule : public BackendModule {
 public:
@@ -65,9 +56,7 @@ Expected<std::unique_ptr<BackendModule>> CpuDevice::loadModule(const ModuleSourc
   CompileOptions options;
   for (const auto &[name, address] : source.globals)
     options.globals.emplace(name, address);
-  options.cacheDir = defaultCacheDir();
-  if (options.cacheDir == "off")
-    options.cacheDir.clear();
+  options.cacheDir = jit::defaultCacheDir();
   // Compilation waits for the first launch: cudart loads every image of a
   // program at start-up, most of which may never run.
   return std::unique_ptr<BackendModule>(std::make_unique<CpuModule>(source.ptx, source.info, std::move(options)));

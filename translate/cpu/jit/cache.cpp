@@ -74,7 +74,7 @@ void cacheStore(const std::string &dir, const std::string &key, const std::vecto
 
 std::string defaultCacheDir() {
   if (const char *d = std::getenv("CUVIRT_JIT_CACHE"); d && *d)
-    return d;
+    return std::string_view(d) == "off" ? std::string() : std::string(d); // "off": no disk cache
   if (const char *x = std::getenv("XDG_CACHE_HOME"); x && *x)
     return std::string(x) + "/cuvirt/jit";
   if (const char *h = std::getenv("HOME"); h && *h)
