@@ -12,16 +12,7 @@ bool procIndex(std::string_view name, int version, bool perThread, std::size_t *
   ProcResult r = lookupProc(name, version, perThread);
   if (r.status != ProcLookup::Found)
     return false;
-  // lookupProc found the newest qualifying entry; find its position.
-  const ProcEntry *begin = kProcTable, *end = kProcTable + kProcTableSize;
-  auto lo = std::lower_bound(begin, end, name, [](const ProcEntry &e, std::string_view n) { return e.name < n; });
-  const ProcEntry *best = nullptr;
-  for (auto *e = lo; e != end && e->name == name; ++e)
-    if (e->id == r.id && e->version <= version && (best == nullptr || e->version > best->version))
-      best = e;
-  if (best == nullptr)
-    return false;
-  *index = static_cast<std::size_t>(best - begin);
+  *index = r.index;
   return true;
 }
 
@@ -44,7 +35,7 @@ ProcResult lookupProc(std::string_view name, int version, bool perThread) {
     e = newest(0);
   if (e == nullptr)
     return {ProcLookup::VersionTooLow, ApiId(0)};
-  return {ProcLookup::Found, e->id};
+  return {ProcLookup::Found, e->id, static_cast<std::size_t>(e - begin)};
 }
 
 namespace {

@@ -24,6 +24,7 @@ enum class ProcLookup { Found, NotFound, VersionTooLow };
 struct ProcResult {
   ProcLookup status;
   ApiId id;
+  std::size_t index = 0; ///< the entry's position in kProcTable, when Found
 };
 
 /// The first of Ids whose function type is exactly Pfn (the toolkit's

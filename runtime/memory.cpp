@@ -148,16 +148,14 @@ std::optional<Allocation> findAllocation(std::uint64_t address) {
   return a;
 }
 
-Status freeDevice(std::uint64_t address, bool requireBase) {
+Status freeDevice(std::uint64_t address) {
   auto *rt = *runtime();
   Allocation a;
   {
     std::unique_lock lock(rt->allocationsMutex);
     auto it = rt->allocations.find(address);
-    if (it == rt->allocations.end() || it->second.kind == MemKind::Host || it->second.kind == MemKind::Registered) {
-      (void)requireBase;
+    if (it == rt->allocations.end() || it->second.kind == MemKind::Host || it->second.kind == MemKind::Registered)
       return error(CUDA_ERROR_INVALID_VALUE, "cuMemFree: 0x{:x} is not a device allocation", address);
-    }
     a = it->second;
     rt->allocations.erase(it);
   }

@@ -207,7 +207,8 @@ void setContextClearedHook(void (*hook)(const void *context));
 /// Device memory on `device`; `owner` (may be null for library globals) frees it when destroyed.
 Expected<std::uint64_t> allocateDevice(Device *device, Context *owner, std::size_t bytes, MemKind kind,
                                        unsigned flags = 0);
-Status freeDevice(std::uint64_t address, bool requireBase = true);
+/// Frees a device or managed allocation by its base address.
+Status freeDevice(std::uint64_t address);
 std::optional<Allocation> findAllocation(std::uint64_t address);
 void freeContextAllocations(Context *context);
 
