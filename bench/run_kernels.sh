@@ -14,15 +14,16 @@ FLAGS=(-O3 -std=c++17 -arch=sm_75 -Xcompiler "-O3 -march=native -fopenmp" -lgomp
 build() { # output source
   [[ "$1" -nt "$2" && "$1" -nt bench/kernels/common.h ]] || "$NVCC" "${FLAGS[@]}" -o "$1" "$2"
 }
-for p in saxpy sgemm reduce stencil jit_vector_add; do build "$OUT/$p" "bench/kernels/$p.cu"; done
+for p in saxpy sgemm reduce stencil texture2d jit_vector_add; do build "$OUT/$p" "bench/kernels/$p.cu"; done
 build "$OUT/launch_heavy" bench/launch_heavy.cu
 [[ "$OUT/handoff_ref" -nt bench/kernels/handoff_ref.cpp ]] ||
   ${CXX:-g++} -O2 -std=c++17 -pthread -o "$OUT/handoff_ref" bench/kernels/handoff_ref.cpp
 
 # Run on a snapshot of the driver: a background build may relink the one in
-# $B/shims while we measure. (Build it first: ninja -C build.)
+# $B/shims while we measure. (Build it first: ninja -C build.) DRIVER=<file>
+# measures another copy of libcuda.so.1.
 mkdir -p "$OUT/shim"
-cp "$B/shims/libcuda.so.1" "$OUT/shim/libcuda.so.1.tmp" && mv "$OUT/shim/libcuda.so.1.tmp" "$OUT/shim/libcuda.so.1"
+cp "${DRIVER:-$B/shims/libcuda.so.1}" "$OUT/shim/libcuda.so.1.tmp" && mv "$OUT/shim/libcuda.so.1.tmp" "$OUT/shim/libcuda.so.1"
 readelf -h "$OUT/shim/libcuda.so.1" >/dev/null || { echo "bad driver snapshot (build running?)"; exit 1; }
 RUN=(env LD_LIBRARY_PATH="$PWD/$OUT/shim")
 # Both sides use every core; idle OpenMP threads must sleep, not spin, or they
@@ -38,7 +39,7 @@ row() { # name cuda cpp ratio target
   printf '%-28s %12s %12s %8s %8s  %s\n' "$1" "$2" "$3" "$4" ">=$5" "$ok"
 }
 val() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
-for p in saxpy:0.8 sgemm:0.5 reduce:0.5 stencil:0.5; do
+for p in saxpy:0.8 sgemm:0.5 reduce:0.5 stencil:0.5 texture2d:0.2; do
   name=${p%%:*} target=${p##*:}
   line=$("${RUN[@]}" "$OUT/$name" | grep '^RESULT') || { echo "$name FAILED"; exit 1; }
   row "$name (ms, best)" "$(val cuda_ms <<<"$line")" "$(val cpp_ms <<<"$line")" \

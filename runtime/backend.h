@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace cuvirt {
@@ -67,6 +68,15 @@ struct FillOp {
 
 class BackendKernel;
 
+/// Where kernels' printf and assert text goes instead of this process's
+/// stdout/stderr: cuvirtd forwards a session's to its client.
+class OutputSink {
+public:
+  virtual ~OutputSink() = default;
+  /// `fd` 1: printf output; 2: assertion messages. Called from any thread.
+  virtual void write(int fd, std::string_view text) = 0;
+};
+
 struct LaunchOp {
   BackendKernel *kernel = nullptr;
   std::uint32_t grid[3] = {1, 1, 1}, block[3] = {1, 1, 1};
@@ -74,6 +84,10 @@ struct LaunchOp {
   std::vector<std::uint8_t> params;       ///< packed by the kernel's layout
   std::vector<ParamInfo> layout;          ///< where each parameter sits in `params`
   std::string name;                       ///< for messages
+  /// Cooperative launch: all blocks run at once, with a zeroed grid
+  /// workspace for grid-wide sync (a backend that cannot must not run it).
+  bool cooperative = false;
+  OutputSink *output = nullptr; ///< null: this process's stdout/stderr
 };
 
 /// An in-order queue of work (a stream's backing).
@@ -116,6 +130,13 @@ struct ModuleSource {
   std::vector<std::pair<std::string, std::uint64_t>> globals;
 };
 
+/// How busy a device is, for CUVIRT_DEVICES=N (the N least-loaded devices).
+struct DeviceLoad {
+  std::uint32_t users = 0;     ///< other processes using it (a server's sessions)
+  std::uint64_t freeBytes = 0; ///< memory not committed by anyone
+  bool known = true;           ///< false: could not be asked (sorts last)
+};
+
 class BackendDevice {
 public:
   virtual ~BackendDevice() = default;
@@ -127,6 +148,17 @@ public:
   virtual void release(std::uint64_t address, std::size_t bytes) = 0;
   /// True when device memory is plain host memory (the CPU device).
   [[nodiscard]] virtual bool hostVisible() const = 0;
+  /// Makes committed [address, address + bytes) managed memory
+  /// (cuMemAllocManaged): the host reads and writes it at the same address.
+  /// Host-visible devices have nothing to do.
+  virtual Status manage(std::uint64_t address, std::size_t bytes) {
+    (void)address, (void)bytes;
+    return hostVisible() ? Status() : Status(CUDA_ERROR_NOT_SUPPORTED);
+  }
+  /// The managed range is being freed.
+  virtual void unmanage(std::uint64_t address, std::size_t bytes) { (void)address, (void)bytes; }
+  /// Its load now. A local device has no other users the backend knows of.
+  virtual DeviceLoad load() { return {0, props().totalMemory, true}; }
   virtual std::unique_ptr<Queue> createQueue(int priority, ErrorSink *errors) = 0;
   /// Synchronous copy and fill, for when nothing is queued ahead of them.
   virtual Status copyNow(const CopyOp &op) = 0;

@@ -1,5 +1,7 @@
 // Copies and fills in every direction and shape: cuMemcpy*, cuMemset*.
 #include "runtime/api_support.h"
+#include "runtime/capture.h"
+#include "runtime/array.h"
 #include "runtime/runtime.h"
 #include "cuvirt_api.h"
 
@@ -47,6 +49,8 @@ Status copy(CopyOp op, Expect dstKind, Expect srcKind, CUstream handle, bool asy
   CUVIRT_TRY(checkRange(op.src, extent(op.widthBytes, op.height, op.depth, op.srcPitch, op.srcSliceBytes), srcKind,
                         &op.srcHost, &srcPinned, what));
   Stream *stream = *s;
+  if (capturing(stream))
+    return captureCopy(stream, op, async);
   BackendDevice *device = stream->context->device->backend.get();
   // Pageable host memory makes an async copy synchronous, as in CUDA.
   const bool pageable = (op.dstHost && !dstPinned) || (op.srcHost && !srcPinned);
@@ -81,8 +85,10 @@ Status side(CUmemorytype type, const void *host, CUdeviceptr device, std::size_t
     *address = device;
     *expect = Expect::Any;
     break;
-  case CU_MEMORYTYPE_ARRAY:
-    return error(CUDA_ERROR_NOT_SUPPORTED, "copies to and from CUDA arrays are not supported yet");
+  case CU_MEMORYTYPE_ARRAY: // `device` is the array's base (arrayCopyGeometry)
+    *address = device;
+    *expect = Expect::Device;
+    break;
   default:
     return error(CUDA_ERROR_INVALID_VALUE, "invalid memory type {}", static_cast<int>(type));
   }
@@ -93,16 +99,24 @@ Status side(CUmemorytype type, const void *host, CUdeviceptr device, std::size_t
 Status copy3D(const CUDA_MEMCPY3D &p, CUstream stream, bool async, const char *what) {
   CopyOp op;
   Expect d, s;
-  const std::size_t dPitch = p.dstPitch ? p.dstPitch : p.WidthInBytes;
-  const std::size_t sPitch = p.srcPitch ? p.srcPitch : p.WidthInBytes;
-  const std::size_t dHeight = p.dstHeight ? p.dstHeight : p.Height;
-  const std::size_t sHeight = p.srcHeight ? p.srcHeight : p.Height;
+  std::size_t dPitch = p.dstPitch ? p.dstPitch : p.WidthInBytes;
+  std::size_t sPitch = p.srcPitch ? p.srcPitch : p.WidthInBytes;
+  std::size_t dHeight = p.dstHeight ? p.dstHeight : p.Height;
+  std::size_t sHeight = p.srcHeight ? p.srcHeight : p.Height;
+  // CUDA arrays (runtime/array.h) are linear device memory with their own pitch.
+  std::uint64_t dBase = p.dstDevice, sBase = p.srcDevice;
+  if (p.dstMemoryType == CU_MEMORYTYPE_ARRAY)
+    CUVIRT_TRY(arrayCopyGeometry(p.dstArray, p.dstXInBytes, p.dstY, p.dstZ, p.WidthInBytes, p.Height, p.Depth, &dBase,
+                                 &dPitch, &dHeight, what));
+  if (p.srcMemoryType == CU_MEMORYTYPE_ARRAY)
+    CUVIRT_TRY(arrayCopyGeometry(p.srcArray, p.srcXInBytes, p.srcY, p.srcZ, p.WidthInBytes, p.Height, p.Depth, &sBase,
+                                 &sPitch, &sHeight, what));
   if ((p.Height > 1 || p.Depth > 1) && (dPitch < p.WidthInBytes || sPitch < p.WidthInBytes))
     return error(CUDA_ERROR_INVALID_VALUE, "{}: pitch smaller than the row width", what);
   if (p.Depth > 1 && (dHeight < p.Height || sHeight < p.Height))
     return error(CUDA_ERROR_INVALID_VALUE, "{}: slice height smaller than the copy height", what);
-  CUVIRT_TRY(side(p.dstMemoryType, p.dstHost, p.dstDevice, p.dstXInBytes, p.dstY, p.dstZ, dPitch, dHeight, &op.dst, &d));
-  CUVIRT_TRY(side(p.srcMemoryType, p.srcHost, p.srcDevice, p.srcXInBytes, p.srcY, p.srcZ, sPitch, sHeight, &op.src, &s));
+  CUVIRT_TRY(side(p.dstMemoryType, p.dstHost, dBase, p.dstXInBytes, p.dstY, p.dstZ, dPitch, dHeight, &op.dst, &d));
+  CUVIRT_TRY(side(p.srcMemoryType, p.srcHost, sBase, p.srcXInBytes, p.srcY, p.srcZ, sPitch, sHeight, &op.src, &s));
   op.widthBytes = p.WidthInBytes;
   op.height = p.Height;
   op.depth = p.Depth;
@@ -181,6 +195,8 @@ Status fill(std::uint64_t dst, std::size_t pitch, std::uint32_t value, unsigned 
   op.height = height;
   op.value = value;
   op.elementSize = elementSize;
+  if (capturing(*s))
+    return captureFill(*s, op);
   // Memsets are asynchronous to the host (even the "synchronous" ones)
   // unless they target pinned host memory.
   if (host) {

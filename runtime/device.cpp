@@ -4,6 +4,7 @@
 #include "runtime/runtime.h"
 #include "cuvirt_api.h"
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 namespace cuvirt {
@@ -12,6 +13,39 @@ namespace {
 constexpr int kDriverVersion = 13000;
 // Each device's window of device addresses (virtual only until used).
 constexpr std::size_t kWindowBytes = std::size_t(1) << 40;
+
+/// CUVIRT_DEVICES=N keeps the N least-loaded devices of the whole pool (every
+/// backend in CUVIRT_BACKEND): fewest other users, then most free memory,
+/// ties in pool order; the chosen ones become devices 0..N-1 in that order.
+/// Devices left out are dropped (a server left without one ends its session).
+void selectLeastLoaded(std::vector<std::unique_ptr<BackendDevice>> &found) {
+  const char *env = std::getenv("CUVIRT_DEVICES");
+  const int n = env != nullptr ? std::atoi(env) : 0;
+  if (n <= 0 || static_cast<std::size_t>(n) >= found.size())
+    return;
+  struct Ranked {
+    DeviceLoad load;
+    std::size_t order;
+  };
+  std::vector<Ranked> ranked;
+  for (std::size_t i = 0; i < found.size(); ++i)
+    ranked.push_back({found[i]->load(), i});
+  std::stable_sort(ranked.begin(), ranked.end(), [](const Ranked &a, const Ranked &b) {
+    if (a.load.known != b.load.known)
+      return a.load.known;
+    if (a.load.users != b.load.users)
+      return a.load.users < b.load.users;
+    return a.load.freeBytes > b.load.freeBytes;
+  });
+  std::vector<std::unique_ptr<BackendDevice>> chosen;
+  for (int i = 0; i < n; ++i) {
+    const Ranked &r = ranked[static_cast<std::size_t>(i)];
+    log().info("CUVIRT_DEVICES={}: device {} is {} ({} other users, {} bytes free)", n, i,
+               found[r.order]->props().name, r.load.users, r.load.freeBytes);
+    chosen.push_back(std::move(found[r.order]));
+  }
+  found = std::move(chosen); // the rest are destroyed here
+}
 
 std::once_flag g_initOnce;
 Runtime *g_runtime = nullptr;
@@ -28,6 +62,7 @@ Status initialize() {
       found.push_back(std::move(d));
     rt->backends.push_back(std::move(backend));
   }
+  selectLeastLoaded(found);
   for (auto &bd : found) {
     auto dev = std::make_unique<Device>();
     dev->ordinal = static_cast<int>(rt->devices.size());

@@ -1,5 +1,6 @@
 // Events: record, query, synchronise, time, and cross-stream waits.
 #include "runtime/api_support.h"
+#include "runtime/capture.h"
 #include "runtime/runtime.h"
 #include "cuvirt_api.h"
 
@@ -73,6 +74,8 @@ CUresult cuEventRecordWithFlags(CUevent hEvent, CUstream hStream, unsigned int f
     return s.status();
   if ((*s)->context != (*e)->context)
     return error(CUDA_ERROR_INVALID_HANDLE, "cuEventRecord: event and stream belong to different contexts");
+  if (auto captured = captureEventRecord(*s, *e, flags))
+    return *captured;
   auto m = std::make_shared<Marker>();
   {
     std::lock_guard lock((*e)->mutex);
@@ -87,6 +90,8 @@ CUresult cuEventQuery(CUevent hEvent) {
   auto e = checkEvent(hEvent);
   if (!e)
     return e.status();
+  if (Status c = captureCheckEvent(*e); !c.ok())
+    return c;
   MarkerPtr m = markerOf(*e);
   return (!m || m->done()) ? CUDA_SUCCESS : CUDA_ERROR_NOT_READY;
 }
@@ -95,6 +100,8 @@ CUresult cuEventSynchronize(CUevent hEvent) {
   auto e = checkEvent(hEvent);
   if (!e)
     return e.status();
+  if (Status c = captureCheckEvent(*e); !c.ok())
+    return c;
   if (MarkerPtr m = markerOf(*e))
     m->wait();
   return (*e)->context->stickyStatus();
@@ -133,6 +140,8 @@ CUresult cuStreamWaitEvent(CUstream hStream, CUevent hEvent, unsigned int flags)
   auto e = checkEvent(hEvent);
   if (!e)
     return e.status();
+  if (auto captured = captureEventWait(*s, *e, flags))
+    return *captured;
   MarkerPtr m = markerOf(*e);
   if (!m)
     return CUDA_SUCCESS; // waiting for a never-recorded event is a no-op

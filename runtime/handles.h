@@ -1,6 +1,7 @@
 // Registries of live handles, so a stale or forged CUstream/CUevent/... gets
 // CUDA_ERROR_INVALID_HANDLE instead of a dereference.
 #pragma once
+#include <mutex>
 #include <shared_mutex>
 #include <unordered_set>
 

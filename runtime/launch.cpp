@@ -1,5 +1,6 @@
 // Kernel launches: argument validation, parameter packing, submission.
 #include "runtime/api_support.h"
+#include "runtime/capture.h"
 #include "runtime/module.h"
 #include "runtime/runtime.h"
 #include "cuvirt_api.h"
@@ -7,6 +8,11 @@
 #include <cstring>
 
 namespace cuvirt {
+namespace api {
+namespace {
+int maxActiveBlocks(const Function &f, int blockSize, std::size_t dynamicShared); // occupancy, below
+} // namespace
+} // namespace api
 namespace {
 
 struct LaunchShape {
@@ -83,7 +89,26 @@ Status packParams(const KernelInfo &k, void **kernelParams, void **extra, std::v
   return {};
 }
 
-Status launch(const void *fn, const LaunchShape &shape, CUstream hStream, void **kernelParams, void **extra) {
+/// A cooperative grid must fit on the device at once (all its blocks run
+/// concurrently so that grid-wide syncs cannot deadlock).
+Status validateCooperative(const Function &f, const LaunchShape &s) {
+  const auto &a = f.module->device->props().attributes;
+  if (a[CU_DEVICE_ATTRIBUTE_COOPERATIVE_LAUNCH] == 0)
+    return error(CUDA_ERROR_NOT_SUPPORTED, "launch of {}: the device does not support cooperative launches",
+                 f.info->name);
+  const std::uint64_t blocks = std::uint64_t(s.grid[0]) * s.grid[1] * s.grid[2];
+  const int threads = static_cast<int>(s.block[0] * s.block[1] * s.block[2]);
+  const std::uint64_t fit =
+      std::uint64_t(api::maxActiveBlocks(f, threads, s.sharedBytes)) * a[CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT];
+  if (blocks > fit)
+    return error(CUDA_ERROR_COOPERATIVE_LAUNCH_TOO_LARGE,
+                 "cooperative launch of {}: {} blocks, at most {} can be resident at once", f.info->name, blocks,
+                 fit);
+  return {};
+}
+
+Status launch(const void *fn, const LaunchShape &shape, CUstream hStream, void **kernelParams, void **extra,
+              bool cooperative = false) {
   auto f = checkFunction(fn);
   if (!f)
     return f.status();
@@ -96,7 +121,10 @@ Status launch(const void *fn, const LaunchShape &shape, CUstream hStream, void *
   if (!f)
     return f.status();
   CUVIRT_TRY(validate(**f, shape));
+  if (cooperative)
+    CUVIRT_TRY(validateCooperative(**f, shape));
   LaunchOp op;
+  op.cooperative = cooperative;
   CUVIRT_TRY(packParams(*(*f)->info, kernelParams, extra, op.params));
   auto kernel = compiledKernel(*f);
   if (!kernel)
@@ -107,6 +135,8 @@ Status launch(const void *fn, const LaunchShape &shape, CUstream hStream, void *
   op.dynamicSharedBytes = shape.sharedBytes;
   op.layout = (*f)->info->params;
   op.name = (*f)->info->name;
+  if (capturing(*s))
+    return captureKernel(*s, *f, op);
   return submit(*s, [&](Queue &q) { q.launch(std::move(op)); });
 }
 
@@ -122,12 +152,13 @@ CUresult cuLaunchKernel(CUfunction f, unsigned int gridDimX, unsigned int gridDi
 }
 
 CUresult cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f, void **kernelParams, void **extra) {
-  if (config == nullptr)
+  if (config == nullptr || (config->numAttrs != 0 && config->attrs == nullptr))
     return CUDA_ERROR_INVALID_VALUE;
+  bool cooperative = false;
   for (unsigned i = 0; i < config->numAttrs; ++i) {
     const CUlaunchAttribute &attr = config->attrs[i];
-    if (attr.id == CU_LAUNCH_ATTRIBUTE_COOPERATIVE && attr.value.cooperative != 0)
-      return notSupported("cuLaunchKernelEx (cooperative launch)");
+    if (attr.id == CU_LAUNCH_ATTRIBUTE_COOPERATIVE)
+      cooperative = attr.value.cooperative != 0;
     if (attr.id == CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION &&
         attr.value.clusterDim.x * attr.value.clusterDim.y * attr.value.clusterDim.z > 1)
       return notSupported("cuLaunchKernelEx (thread block clusters)");
@@ -135,8 +166,18 @@ CUresult cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f, void **ker
   LaunchShape shape{{config->gridDimX, config->gridDimY, config->gridDimZ},
                     {config->blockDimX, config->blockDimY, config->blockDimZ},
                     config->sharedMemBytes};
-  return launch(f, shape, config->hStream, kernelParams, extra);
+  return launch(f, shape, config->hStream, kernelParams, extra, cooperative);
 }
+
+CUresult cuLaunchCooperativeKernel(CUfunction f, unsigned int gridDimX, unsigned int gridDimY, unsigned int gridDimZ,
+                                   unsigned int blockDimX, unsigned int blockDimY, unsigned int blockDimZ,
+                                   unsigned int sharedMemBytes, CUstream hStream, void **kernelParams) {
+  LaunchShape shape{{gridDimX, gridDimY, gridDimZ}, {blockDimX, blockDimY, blockDimZ}, sharedMemBytes};
+  return launch(f, shape, hStream, kernelParams, nullptr, true);
+}
+
+// cuLaunchCooperativeKernelMultiDevice (deprecated since CUDA 11.3) stays
+// NOT_SUPPORTED: CU_DEVICE_ATTRIBUTE_COOPERATIVE_MULTI_DEVICE_LAUNCH is 0.
 
 // Occupancy: a CPU "multiprocessor" runs one block at a time, but CUDA
 // programs size their grids from these answers, so report what the device

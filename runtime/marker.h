@@ -12,10 +12,13 @@ class Marker {
 public:
   using Clock = std::chrono::steady_clock;
 
-  void complete() {
+  void complete() { complete(Clock::now()); }
+  /// Completes with the time the work was observed done elsewhere (a remote
+  /// server's queue), so event timings exclude the notice's journey.
+  void complete(Clock::time_point at) {
     {
       std::lock_guard lock(mutex_);
-      time_ = Clock::now();
+      time_ = at;
       done_.store(true, std::memory_order_release);
     }
     cv_.notify_all();

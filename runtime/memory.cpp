@@ -1,6 +1,7 @@
 // Allocations: device, host (pinned/mapped), registered, managed and
 // stream-ordered memory; address ranges and pointer attributes.
 #include "runtime/api_support.h"
+#include "runtime/capture.h"
 #include "runtime/log.h"
 #include "runtime/runtime.h"
 #include "cuvirt_api.h"
@@ -149,6 +150,8 @@ std::optional<Allocation> findAllocation(std::uint64_t address) {
 }
 
 Status freeDevice(std::uint64_t address) {
+  if (graphMemoryFree(address))
+    return {}; // a graph's memory: its range lives as long as the graph
   auto *rt = *runtime();
   Allocation a;
   {
@@ -160,6 +163,8 @@ Status freeDevice(std::uint64_t address) {
     rt->allocations.erase(it);
   }
   Device *d = a.device;
+  if (a.kind == MemKind::Managed)
+    d->backend->unmanage(a.base, a.size);
   if (a.pool != nullptr) {
     std::lock_guard lock(a.pool->mutex);
     a.pool->used -= a.size;
@@ -238,6 +243,8 @@ namespace api {
 CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize) {
   if (dptr == nullptr)
     return CUDA_ERROR_INVALID_VALUE;
+  if (Status s = captureUnsafeCall("cuMemAlloc"); !s.ok())
+    return s;
   auto c = requireContext();
   if (!c)
     return c.status();
@@ -254,11 +261,14 @@ CUresult cuMemAllocManaged(CUdeviceptr *dptr, size_t bytesize, unsigned int flag
   auto c = requireContext();
   if (!c)
     return c.status();
-  if (!(*c)->device->backend->hostVisible())
-    return error(CUDA_ERROR_NOT_SUPPORTED, "managed memory on this device is not supported yet");
   auto p = allocateDevice((*c)->device, *c, bytesize, MemKind::Managed, flags);
   if (!p)
     return p.status();
+  // A device whose memory the host cannot see keeps a host copy coherent.
+  if (Status s = (*c)->device->backend->manage(*p, bytesize); !s.ok()) {
+    (void)freeDevice(*p);
+    return s.code();
+  }
   *dptr = *p;
   return CUDA_SUCCESS;
 }
@@ -286,6 +296,8 @@ CUresult cuMemFree_v2(CUdeviceptr dptr) {
     return rt.status();
   if (dptr == 0)
     return CUDA_SUCCESS;
+  if (Status c = captureUnsafeCall("cuMemFree"); !c.ok())
+    return c;
   // cuMemFree synchronises with the device, as CUDA's does.
   auto a = findAllocation(dptr);
   if (a && a->context != nullptr && (*rt)->contexts.contains(a->context))

@@ -1,5 +1,6 @@
 // Stream-ordered allocation: memory pools, cuMemAllocAsync/cuMemFreeAsync.
 #include "runtime/api_support.h"
+#include "runtime/capture.h"
 #include "runtime/runtime.h"
 #include "cuvirt_api.h"
 
@@ -35,6 +36,8 @@ Status allocAsync(CUdeviceptr *dptr, size_t bytes, MemPool *pool, CUstream hStre
     pool = c->device->currentPool;
   if (pool->device != c->device)
     return error(CUDA_ERROR_INVALID_VALUE, "cuMemAllocAsync: the pool belongs to another device");
+  if (capturing(*s))
+    return captureAlloc(*s, dptr, bytes, pool);
   // The memory exists at once, so it is ready whenever the stream gets to it.
   auto p = allocateDevice(c->device, c, bytes, MemKind::Device);
   if (!p)
@@ -246,9 +249,13 @@ CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream hStream) {
   auto s = resolveStream(hStream);
   if (!s)
     return s.status();
+  if (capturing(*s))
+    return captureFree(*s, dptr);
   auto a = findAllocation(dptr);
   if (!a || a->base != dptr || (a->kind != MemKind::Device && a->kind != MemKind::Managed))
     return error(CUDA_ERROR_INVALID_VALUE, "cuMemFreeAsync: 0x{:x} is not a device allocation", dptr);
+  if (graphMemoryFree(dptr))
+    return CUDA_SUCCESS; // graph memory: only marked freed, its graph keeps the range
   // Freed when the stream reaches this point, after the work that uses it.
   return submit(*s, [dptr](Queue &q) { q.hostFunc([dptr] { (void)freeDevice(dptr); }); });
 }

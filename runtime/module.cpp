@@ -1,6 +1,7 @@
 // Modules and libraries: loading images, kernels, module variables.
 #include "intercept/image/image.h"
 #include "runtime/api_support.h"
+#include "runtime/link.h"
 #include "runtime/log.h"
 #include "runtime/module.h"
 #include "runtime/runtime.h"
@@ -102,6 +103,17 @@ Expected<Module *> loadModule(Device *device, Context *owner, const image::Image
   const int arch = deviceArch(device);
   const image::Entry *ptx = pick(img, image::EntryKind::Ptx, arch);
   const image::Entry *cubin = pick(img, image::EntryKind::Cubin, arch);
+  image::Entry linked; // nvcc -rdc=true: the objects' PTX, linked here
+  if (ptx == nullptr && !img.prelinked.empty()) {
+    auto text = link::linkPrelinked(img.prelinked, arch, log);
+    if (text) {
+      linked.data = text.take();
+      linked.arch = ptxTarget(linked.data, arch);
+      ptx = &linked;
+    } else {
+      cuvirt::log().debug("device-linked image: its objects' PTX does not link: {}", lastErrorMessage());
+    }
+  }
   auto m = std::make_unique<Module>();
   m->context = owner;
   m->device = device;

@@ -23,6 +23,7 @@ struct Stream;
 struct Event;
 struct Module;
 struct Function;
+struct CaptureSession; // runtime/capture.cpp
 
 /// A device's disjoint window of virtual addresses, from which its
 /// allocations are carved (ARCHITECTURE.md: device pointers are never
@@ -123,6 +124,8 @@ struct Stream : ErrorSink {
   int priority = 0;
   std::uint64_t id = 0;
   std::mutex submitMutex;
+  /// The stream capture this stream takes part in, or null (runtime/capture.cpp).
+  std::atomic<CaptureSession *> capture{nullptr};
   [[nodiscard]] bool blocking() const { return (flags & CU_STREAM_NON_BLOCKING) == 0; }
   // A stream reports its queue's failures to its context, and its spans to
   // whoever listens.

@@ -18,7 +18,14 @@ spdlog::logger &log() {
 }
 
 namespace {
-thread_local std::string t_lastMessage;
+// Errors may be reported from exit handlers after this thread's storage is
+// gone: the trivially destructible flag says so, and the message is dropped.
+thread_local bool t_messageGone = false;
+struct LastMessage {
+  std::string text;
+  ~LastMessage() { t_messageGone = true; }
+};
+thread_local LastMessage t_lastMessage;
 
 bool isBadInput(CUresult code) {
   switch (code) {
@@ -38,10 +45,14 @@ bool isBadInput(CUresult code) {
 
 Status report(CUresult code, std::string message) {
   log().log(isBadInput(code) ? spdlog::level::warn : spdlog::level::debug, "{}", message);
-  t_lastMessage = std::move(message);
+  if (!t_messageGone)
+    t_lastMessage.text = std::move(message);
   return {code};
 }
 
-const std::string &lastErrorMessage() { return t_lastMessage; }
+const std::string &lastErrorMessage() {
+  static const std::string none;
+  return t_messageGone ? none : t_lastMessage.text;
+}
 
 } // namespace cuvirt

@@ -1,6 +1,7 @@
 // Streams: the legacy and per-thread default streams, user streams, and the
 // legacy stream's implicit synchronisation with blocking streams.
 #include "runtime/api_support.h"
+#include "runtime/capture.h"
 #include "runtime/runtime.h"
 #include "cuvirt_api.h"
 #include <unordered_map>
@@ -102,6 +103,7 @@ Expected<Stream *> resolveStream(CUstream handle) {
 }
 
 Status submitImpl(Stream *stream, const std::function<void(Queue &)> &enqueue) {
+  CUVIRT_TRY(captureCheckSubmit(stream)); // capturing streams take nodes, never work
   Context *c = stream->context;
   std::lock_guard submitLock(stream->submitMutex);
   if (stream->kind == Stream::Kind::Legacy) {
@@ -142,6 +144,7 @@ Status submitImpl(Stream *stream, const std::function<void(Queue &)> &enqueue) {
 /// otherwise queues `queued` and waits for it. For synchronous copies.
 Status runSynchronously(Stream *stream, const std::function<Status()> &now,
                         const std::function<void(Queue &)> &queued) {
+  CUVIRT_TRY(captureCheckSubmit(stream));
   if (quiet(stream)) {
     CUVIRT_TRY(now());
   } else {
@@ -156,6 +159,7 @@ Status runSynchronously(Stream *stream, const std::function<Status()> &now,
 }
 
 Status synchronizeStream(Stream *stream) {
+  CUVIRT_TRY(captureCheckSubmit(stream));
   if (stream->kind == Stream::Kind::Legacy) {
     auto m = std::make_shared<Marker>();
     CUVIRT_TRY(submit(stream, [&](Queue &q) { q.record(m); }));
@@ -167,6 +171,7 @@ Status synchronizeStream(Stream *stream) {
 }
 
 Status synchronizeContext(Context *context) {
+  CUVIRT_TRY(captureUnsafeCall("synchronizing the context"));
   std::vector<std::shared_ptr<Stream>> streams;
   {
     std::lock_guard lock(context->mutex);
@@ -179,6 +184,7 @@ Status synchronizeContext(Context *context) {
 }
 
 void destroyStream(Stream *stream) {
+  captureStreamDestroyed(stream);
   Context *c = stream->context;
   (*runtime())->streams.remove(stream);
   std::shared_ptr<Stream> owner;
@@ -232,6 +238,8 @@ CUresult cuStreamQuery(CUstream hStream) {
     return s.status();
   if (Status sticky = (*s)->context->stickyStatus(); !sticky.ok())
     return sticky;
+  if (Status c = captureCheckSubmit(*s); !c.ok())
+    return c;
   return quiet(*s) ? CUDA_SUCCESS : CUDA_ERROR_NOT_READY;
 }
 
@@ -260,6 +268,8 @@ CUresult cuLaunchHostFunc(CUstream hStream, CUhostFn fn, void *userData) {
   auto s = resolveStream(hStream);
   if (!s)
     return s.status();
+  if (capturing(*s))
+    return captureHost(*s, fn, userData);
   return submit(*s, [=](Queue &q) { q.hostFunc([=] { fn(userData); }); });
 }
 
@@ -317,42 +327,6 @@ CUresult cuStreamGetDevice(CUstream hStream, CUdevice *device) {
     return s.status();
   *device = (*s)->context->device->ordinal;
   return CUDA_SUCCESS;
-}
-
-CUresult cuStreamIsCapturing(CUstream hStream, CUstreamCaptureStatus *captureStatus) {
-  if (captureStatus == nullptr)
-    return CUDA_ERROR_INVALID_VALUE;
-  auto s = resolveStream(hStream);
-  if (!s)
-    return s.status();
-  *captureStatus = CU_STREAM_CAPTURE_STATUS_NONE; // graph capture is not supported yet
-  return CUDA_SUCCESS;
-}
-
-CUresult cuStreamGetCaptureInfo_v3(CUstream hStream, CUstreamCaptureStatus *captureStatus_out, cuuint64_t *id_out,
-                                   CUgraph *graph_out, const CUgraphNode **dependencies_out,
-                                   const CUgraphEdgeData **edgeData_out, size_t *numDependencies_out) {
-  CUresult r = api::cuStreamIsCapturing(hStream, captureStatus_out);
-  if (r != CUDA_SUCCESS)
-    return r;
-  if (id_out != nullptr)
-    *id_out = 0;
-  if (graph_out != nullptr)
-    *graph_out = nullptr;
-  if (dependencies_out != nullptr)
-    *dependencies_out = nullptr;
-  if (edgeData_out != nullptr)
-    *edgeData_out = nullptr;
-  if (numDependencies_out != nullptr)
-    *numDependencies_out = 0;
-  return CUDA_SUCCESS;
-}
-
-CUresult cuStreamGetCaptureInfo_v2(CUstream hStream, CUstreamCaptureStatus *captureStatus_out, cuuint64_t *id_out,
-                                   CUgraph *graph_out, const CUgraphNode **dependencies_out,
-                                   size_t *numDependencies_out) {
-  return api::cuStreamGetCaptureInfo_v3(hStream, captureStatus_out, id_out, graph_out, dependencies_out, nullptr,
-                                   numDependencies_out);
 }
 
 CUresult cuStreamGetAttribute(CUstream hStream, CUstreamAttrID attr, CUstreamAttrValue *value_out) {

@@ -25,6 +25,22 @@ if [ ! -x "$CUDA_PATH/bin/nvcc" ]; then
   echo "setup: no CUDA Toolkit at $CUDA_PATH (set CUDA_PATH); nvcc-built tests will be skipped" >&2
 fi
 
+# Python CUDA clients for the 'clients' tests (tests/python). Best effort:
+# without them those tests SKIP loudly. No extras: the toolkit supplies
+# libnvvm and NVRTC, and nvJitLink's wheel is not wanted (cuvirt links PTX).
+if command -v python3 >/dev/null && python3 -m pip --version >/dev/null 2>&1; then
+  py_missing=()
+  for p in numba-cuda cupy-cuda13x; do
+    python3 -m pip show -q "$p" >/dev/null 2>&1 || py_missing+=("$p")
+  done
+  if ((${#py_missing[@]})); then
+    echo "setup: pip-installing ${py_missing[*]} (best effort)"
+    python3 -m pip install -q --root-user-action=ignore "${py_missing[@]}" >/dev/null 2>&1 ||
+      python3 -m pip install -q --root-user-action=ignore --break-system-packages "${py_missing[@]}" >/dev/null 2>&1 ||
+      echo "setup: pip install of ${py_missing[*]} failed; the 'clients' tests will be skipped" >&2
+  fi
+fi
+
 if [ ! -f "$BUILD/build.ninja" ]; then
   meson setup "$BUILD" --native-file scripts/llvm22.ini -Dtoolkit="$CUDA_PATH"
 fi

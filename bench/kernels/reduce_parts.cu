@@ -1,7 +1,7 @@
 // Diagnostic (not in the table): where reduce.cu's time goes on cuvirt.
 // Times its two halves as separate kernels: the grid-stride accumulation,
 // and the warp-shuffle + shared-memory + atomicAdd tail (per block).
-//   nvcc -O3 -arch=sm_75 -o build/bench/kernels/reduce_parts bench/kernels/reduce_parts.cu
+//   nvcc -O3 -arch=sm_75 -Xcompiler -fopenmp -lgomp -o build/bench/kernels/reduce_parts bench/kernels/reduce_parts.cu
 //   build/tools/cuvirt-run -- build/bench/kernels/reduce_parts
 #include "common.h"
 

@@ -349,6 +349,24 @@ std::optional<std::span<const std::uint8_t>> hostFatbinSection(std::span<const s
 
 using namespace detail;
 
+namespace {
+/// A version-2 wrapper's NULL-terminated list of the objects' fatbins. An
+/// unreadable entry is skipped: the device-linked image still loads.
+std::vector<Image> prelinkedImages(std::uint64_t list) {
+  std::vector<Image> out;
+  for (std::size_t i = 0; list != 0 && i < 65536; ++i) {
+    std::uint64_t p = 0;
+    if (!safeCopy(&p, reinterpret_cast<const void *>(list + i * sizeof p), sizeof p) || p == 0)
+      break;
+    auto container = copyContainerFromMemory(reinterpret_cast<const void *>(p));
+    auto img = container ? parseContainers(*container) : Expected<Image>(container.status());
+    if (img)
+      out.push_back(img.take());
+  }
+  return out;
+}
+} // namespace
+
 Expected<Image> parse(std::span<const std::uint8_t> bytes) {
   if (bytes.empty())
     return error(CUDA_ERROR_INVALID_IMAGE, "empty image");
@@ -363,7 +381,10 @@ Expected<Image> parse(std::span<const std::uint8_t> bytes) {
     auto container = copyContainerFromMemory(reinterpret_cast<const void *>(*ptr));
     if (!container)
       return container.status();
-    return parseContainers(*container);
+    auto img = parseContainers(*container);
+    if (img && *version == 2)
+      img->prelinked = prelinkedImages(load<std::uint64_t>(bytes, 16).value_or(0));
+    return img;
   }
   if (magic && *magic == kFatbinMagic)
     return parseContainers(bytes);

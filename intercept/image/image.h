@@ -22,6 +22,9 @@ struct Entry {
 
 struct Image {
   std::vector<Entry> entries; ///< in container order
+  /// nvcc -rdc=true (wrapper version 2): the objects' own fatbins, whose PTX
+  /// the driver links when the device-linked machine code does not fit.
+  std::vector<Image> prelinked;
 };
 
 /// Parses a bounded buffer of any of the four forms. A truncated or corrupt

@@ -274,11 +274,16 @@ Expected<Image> parseFromMemory(const void *image) {
   if (!magic)
     return error(CUDA_ERROR_INVALID_IMAGE, "image at {} is not readable", image);
   if (*magic == detail::kWrapperMagic) {
-    // magic, version and the container pointer; parse() checks and follows it.
-    std::uint8_t wrapper[16];
-    if (!safeCopy(wrapper, image, sizeof wrapper))
+    // magic, version, the container pointer and (version 2) the prelinked
+    // list; parse() checks and follows them.
+    std::uint8_t wrapper[24] = {};
+    if (!safeCopy(wrapper, image, 16))
       return error(CUDA_ERROR_INVALID_IMAGE, "fatbin wrapper at {} is truncated", image);
-    return parse(wrapper);
+    std::uint32_t version = 0;
+    std::memcpy(&version, wrapper + 4, sizeof version);
+    if (version == 2 && !safeCopy(wrapper + 16, static_cast<const std::uint8_t *>(image) + 16, 8))
+      return error(CUDA_ERROR_INVALID_IMAGE, "fatbin wrapper at {} is truncated", image);
+    return parse(std::span<const std::uint8_t>(wrapper, version == 2 ? 24 : 16));
   }
   if (*magic == detail::kFatbinMagic) {
     auto bytes = detail::copyContainerFromMemory(image);

@@ -3,6 +3,7 @@
 #include "remote/client/connection.h"
 #include "runtime/log.h"
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <poll.h>
@@ -109,7 +110,9 @@ Status Connection::open(int timeoutMs) {
   auto hello = wire::CreateHello(fb, kVersionMin, kVersionMax, fb.CreateString(me));
   const std::uint64_t seq = nextSeq();
   fb.Finish(wire::CreateClientMessage(fb, seq, wire::Request::Hello, hello.Union()));
+  const auto sentAt = Marker::Clock::now();
   auto reply = call(fb, seq);
+  const auto heardAt = Marker::Clock::now();
   if (!reply)
     return error(reply.status().code() == CUDA_ERROR_DEVICE_UNAVAILABLE ? CUDA_ERROR_NO_DEVICE
                                                                         : reply.status().code(),
@@ -119,6 +122,14 @@ Status Connection::open(int timeoutMs) {
     return error(CUDA_ERROR_NOT_SUPPORTED,
                  "remote {}: the server speaks no protocol version this client knows", endpoint_.address);
   quota_ = h->quota();
+  version_ = h->version();
+  if (h->clock_ns() != 0) {
+    // The server stamped its clock about halfway through the round trip.
+    const auto mid = sentAt.time_since_epoch() + (heardAt - sentAt) / 2;
+    clockOffsetNs_ = std::chrono::duration_cast<std::chrono::nanoseconds>(mid).count() -
+                     static_cast<std::int64_t>(h->clock_ns());
+    serverClock_ = true;
+  }
   if (h->heartbeat_ms() >= 10 && h->heartbeat_ms() <= 60000)
     heartbeatMs_ = static_cast<int>(h->heartbeat_ms());
   if (h->devices() != nullptr)
@@ -402,17 +413,35 @@ void Connection::dispatch(std::unique_ptr<Frame> f) {
   }
   switch (m->response_type()) {
   case wire::Response::MarkerDone: {
+    const auto *done = m->response_as_MarkerDone();
     PendingMarker p{};
     {
       std::lock_guard lock(noticeMutex_);
-      auto it = markers_.find(m->response_as_MarkerDone()->marker());
+      auto it = markers_.find(done->marker());
       if (it == markers_.end())
         return;
       p = std::move(it->second);
       markers_.erase(it);
       markerIds_.erase(p.marker.get());
     }
-    p.marker->complete();
+    if (serverClock_ && done->time_ns() != 0)
+      // The server's completion time: event timings without the network.
+      p.marker->complete(Marker::Clock::time_point(
+          std::chrono::nanoseconds(static_cast<std::int64_t>(done->time_ns()) + clockOffsetNs_)));
+    else
+      p.marker->complete();
+    return;
+  }
+  case wire::Response::Output: {
+    // Kernel printf (fd 1) and assertion text (fd 2), into this process's
+    // streams before the MarkerDone that follows: out by the next sync.
+    const auto *o = m->response_as_Output();
+    if (o->text() == nullptr || o->text()->size() == 0)
+      return;
+    std::FILE *f = o->fd() == 2 ? stderr : stdout;
+    std::fwrite(o->text()->data(), 1, o->text()->size(), f);
+    if (o->fd() == 2)
+      std::fflush(f);
     return;
   }
   case wire::Response::AsyncError: {
@@ -458,6 +487,10 @@ void Connection::dispatch(std::unique_ptr<Frame> f) {
     const auto *src = static_cast<const std::uint8_t *>(zmq_msg_data(&f->data));
     if (!f->hasData || zmq_msg_size(&f->data) != t.width * t.rows)
       return;
+    if (t.deliver) {
+      t.deliver(src, t.width * t.rows);
+      return;
+    }
     for (std::size_t r = 0; r < t.rows; ++r)
       std::memcpy(t.host + r * t.pitch, src + r * t.width, t.width);
     return;

@@ -48,6 +48,8 @@ struct Endpoint {
 struct ReadTarget {
   std::uint8_t *host = nullptr;
   std::size_t width = 0, rows = 0, pitch = 0;
+  /// When set, takes the packed data instead (managed memory's host copy).
+  std::function<void(const std::uint8_t *data, std::size_t bytes)> deliver;
 };
 
 class Connection {
@@ -60,6 +62,8 @@ public:
   [[nodiscard]] const std::string &address() const { return endpoint_.address; }
   [[nodiscard]] const std::vector<DeviceProps> &devices() const { return devices_; }
   [[nodiscard]] std::uint64_t quota() const { return quota_; }
+  /// The protocol version Hello settled on.
+  [[nodiscard]] std::uint32_t version() const { return version_; }
   [[nodiscard]] bool dead() const { return dead_.load(std::memory_order_acquire); }
   /// Evidence that the server is alive other than a message from it: zmq
   /// let go of a frame we sent (with finite socket buffers, the server is
@@ -149,6 +153,11 @@ private:
 
   std::vector<DeviceProps> devices_;
   std::uint64_t quota_ = 0;
+  std::uint32_t version_ = 0;
+  /// Client steady clock minus the server's (ns), estimated at Hello: marker
+  /// times the server stamps become client times (differences exact).
+  std::int64_t clockOffsetNs_ = 0;
+  bool serverClock_ = false;
 };
 
 /// The process's zmq context (never destroyed: cudart tears down late).

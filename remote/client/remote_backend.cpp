@@ -31,28 +31,39 @@ void sayGoodbye() {
 struct Candidate {
   std::shared_ptr<Connection> conn;
   std::uint32_t index;
-  std::uint32_t sessions = 0;
-  std::uint64_t free = 0;
 };
 
-/// The server's view of its devices' load (sessions using each, free memory).
-void measureLoad(std::vector<Candidate> &all) {
-  for (auto &c : all) {
-    flatbuffers::FlatBufferBuilder fb;
-    const std::uint64_t seq = c.conn->nextSeq();
-    fb.Finish(wire::CreateClientMessage(fb, seq, wire::Request::StatsRequest,
-                                        wire::CreateStatsRequest(fb).Union()));
-    auto r = c.conn->call(fb, seq);
-    const auto *st = r ? (*r)->message->response_as_StatsReply() : nullptr;
-    if (st == nullptr || st->devices() == nullptr || c.index >= st->devices()->size()) {
-      c.sessions = ~0u; // unknown load sorts last
-      continue;
-    }
-    const auto *d = st->devices()->Get(c.index);
-    c.sessions = d->sessions();
-    c.free = d->total_memory() > d->committed() ? d->total_memory() - d->committed() : 0;
-  }
+} // namespace
+
+DeviceLoad RemoteDevice::load() {
+  // The server's view: sessions using the device (this one uses none yet),
+  // memory nobody committed.
+  flatbuffers::FlatBufferBuilder fb;
+  const std::uint64_t seq = conn_->nextSeq();
+  fb.Finish(
+      wire::CreateClientMessage(fb, seq, wire::Request::StatsRequest, wire::CreateStatsRequest(fb).Union()));
+  auto r = conn_->call(fb, seq);
+  const auto *st = r ? (*r)->message->response_as_StatsReply() : nullptr;
+  if (st == nullptr || st->devices() == nullptr || index_ >= st->devices()->size())
+    return {~0u, 0, false};
+  const auto *d = st->devices()->Get(index_);
+  return {d->sessions(), d->total_memory() > d->committed() ? d->total_memory() - d->committed() : 0, true};
 }
+
+RemoteDevice::~RemoteDevice() {
+  // Only devices left out by CUVIRT_DEVICES are destroyed (the runtime lives
+  // until exit): a server none of whose devices is used ends its session now.
+  std::lock_guard lock(g_connectionsMutex);
+  if (conn_.use_count() > 2) // this device, the list, and another device
+    return;
+  auto it = std::find(g_connections.begin(), g_connections.end(), conn_);
+  if (it == g_connections.end())
+    return;
+  conn_->goodbye();
+  g_connections.erase(it);
+}
+
+namespace {
 
 class RemoteBackend : public Backend {
 public:
@@ -81,25 +92,7 @@ public:
         std::atexit(sayGoodbye);
       g_connections.push_back(conn);
     }
-    // CUVIRT_DEVICES=N: the N least-loaded devices of the servers - fewest
-    // sessions using the device, then most free memory; ties keep list order.
-    if (const char *n = std::getenv("CUVIRT_DEVICES");
-        n != nullptr && std::atoi(n) > 0 && static_cast<std::size_t>(std::atoi(n)) < all.size()) {
-      measureLoad(all);
-      std::stable_sort(all.begin(), all.end(), [](const Candidate &a, const Candidate &b) {
-        return a.sessions != b.sessions ? a.sessions < b.sessions : a.free > b.free;
-      });
-      all.resize(static_cast<std::size_t>(std::atoi(n)));
-      // Servers left without a chosen device: their sessions end now.
-      std::lock_guard lock(g_connectionsMutex);
-      for (auto it = g_connections.begin(); it != g_connections.end();) {
-        const bool used =
-            std::any_of(all.begin(), all.end(), [&](const Candidate &c) { return c.conn == *it; });
-        if (!used)
-          (*it)->goodbye();
-        it = used ? std::next(it) : g_connections.erase(it);
-      }
-    }
+    // CUVIRT_DEVICES=N chooses among the whole pool (runtime/device.cpp).
     for (auto &c : all)
       out.push_back(std::make_unique<RemoteDevice>(c.conn, c.index, c.conn->devices()[c.index]));
     return out;

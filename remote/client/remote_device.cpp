@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <shared_mutex>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 namespace cuvirt::remote {
@@ -57,6 +59,29 @@ std::string hashImage(const ModuleSource &s) {
 // servers (or a server and local memory) are staged through this process.
 std::shared_mutex g_rangesMutex;
 std::map<std::uint64_t, std::pair<std::uint64_t, RemoteDevice *>> g_ranges;
+
+/// Managed memory is compared with the server's copy in pieces this big: only
+/// changed pieces travel.
+constexpr std::size_t kDiffBytes = 64u << 10;
+/// Synchronous reads keep this many pieces requested ahead.
+constexpr std::size_t kReadsInFlight = 4;
+
+/// Pages wholly inside [address, address + bytes).
+std::pair<std::uint64_t, std::uint64_t> innerPages(std::uint64_t address, std::size_t bytes) {
+  const std::uint64_t page = static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
+  const std::uint64_t from = (address + page - 1) / page * page, to = (address + bytes) / page * page;
+  return {from, std::max(from, to)};
+}
+
+/// Bytes a copy side spans from its start (0 when empty).
+std::size_t spanBytes(std::size_t width, std::size_t height, std::size_t depth, std::size_t pitch,
+                      std::size_t slice) {
+  if (width == 0 || height == 0 || depth == 0)
+    return 0;
+  pitch = pitch ? pitch : width;
+  slice = slice ? slice : pitch * height;
+  return (depth - 1) * slice + (height - 1) * pitch + width;
+}
 
 /// Packs a strided side of `op` into a buffer: the staging copy's layout.
 CopyOp packedTo(CopyOp op, std::uint8_t *buffer, bool toDst) {
@@ -131,6 +156,8 @@ Status RemoteDevice::copyStaged(CopyOp op) {
 }
 
 void RemoteDevice::release(std::uint64_t address, std::size_t bytes) {
+  if (conn_->dead())
+    return; // its session is gone with it
   flatbuffers::FlatBufferBuilder fb;
   fb.Finish(wire::CreateClientMessage(fb, 0, Request::Release,
                                       wire::CreateRelease(fb, index_, address, bytes).Union()));
@@ -192,31 +219,40 @@ Status RemoteDevice::readNow(std::uint8_t *dst, std::size_t dstPitch, std::uint6
   if (width == 0 || rows == 0)
     return {};
   struct Piece {
-    std::uint64_t seq;
+    std::uint64_t seq = 0, src;
     std::uint8_t *dst;
     std::size_t width, rows;
   };
   std::vector<Piece> pieces;
   const std::size_t perPiece = width >= kChunkBytes ? 1 : kChunkBytes / width;
   const std::size_t sliceBytes = width >= kChunkBytes ? kChunkBytes : width;
-  Status sent;
-  for (std::size_t r = 0; r < rows && sent.ok(); r += perPiece) {
+  for (std::size_t r = 0; r < rows; r += perPiece) {
     const std::size_t n = std::min(perPiece, rows - r);
-    for (std::size_t off = 0; off < width && sent.ok(); off += sliceBytes) {
-      const std::size_t w = std::min(sliceBytes, width - off);
-      const std::uint64_t seq = conn_->nextSeq();
-      conn_->expect(seq);
-      pieces.push_back({seq, dst + r * dstPitch + off, w, n});
-      flatbuffers::FlatBufferBuilder fb;
-      fb.Finish(wire::CreateClientMessage(
-          fb, seq, Request::Read,
-          wire::CreateRead(fb, 0, index_, src + r * srcPitch + off, w, n, srcPitch, 0).Union()));
-      sent = conn_->send(fb);
-    }
+    for (std::size_t off = 0; off < width; off += sliceBytes)
+      pieces.push_back(
+          {0, src + r * srcPitch + off, dst + r * dstPitch + off, std::min(sliceBytes, width - off), n});
   }
-  Status result = sent;
-  for (const Piece &p : pieces) {
+  // A few pieces in flight keep the link busy; more would only make zmq
+  // allocate (and the kernel zero) fresh receive buffers for all of them.
+  std::size_t next = 0;
+  auto sendNext = [&]() -> Status {
+    Piece &p = pieces[next++];
+    p.seq = conn_->nextSeq();
+    conn_->expect(p.seq);
+    flatbuffers::FlatBufferBuilder fb;
+    fb.Finish(wire::CreateClientMessage(
+        fb, p.seq, Request::Read,
+        wire::CreateRead(fb, 0, index_, p.src, p.width, p.rows, srcPitch, 0).Union()));
+    return conn_->send(fb);
+  };
+  Status result;
+  while (next < pieces.size() && next < kReadsInFlight && result.ok())
+    result = sendNext();
+  for (std::size_t i = 0; i < next; ++i) {
+    const Piece &p = pieces[i];
     auto reply = conn_->await(p.seq);
+    if (result.ok() && next < pieces.size())
+      result = sendNext(); // before the copy below: the server works meanwhile
     if (!reply) {
       if (result.ok())
         result = reply.status();
@@ -233,16 +269,18 @@ Status RemoteDevice::readNow(std::uint8_t *dst, std::size_t dstPitch, std::uint6
     if (p.rows == 1 || dstPitch == p.width)
       std::memcpy(p.dst, in, p.width * p.rows);
     else
-      for (std::size_t i = 0; i < p.rows; ++i)
-        std::memcpy(p.dst + i * dstPitch, in + i * p.width, p.width);
+      for (std::size_t k = 0; k < p.rows; ++k)
+        std::memcpy(p.dst + k * dstPitch, in + k * p.width, p.width);
   }
   return result;
 }
 
 Status RemoteDevice::copyNow(const CopyOp &op) {
-  if (needsStaging(op))
-    return copyStaged(op);
-  return copyDirect(op);
+  CUVIRT_TRY(pushManaged(0));
+  CUVIRT_TRY(needsStaging(op) ? copyStaged(op) : copyDirect(op));
+  if (op.dstHost || !hasManaged())
+    return {};
+  return refreshManaged(op.dst, spanBytes(op.widthBytes, op.height, op.depth, op.dstPitch, op.dstSliceBytes));
 }
 
 Status RemoteDevice::copyDirect(const CopyOp &op) {
@@ -286,6 +324,17 @@ Status RemoteDevice::copyDirect(const CopyOp &op) {
 }
 
 Status RemoteDevice::fillNow(const FillOp &op) {
+  CUVIRT_TRY(pushManaged(0));
+  if (hasManaged() && op.width != 0 && op.height != 0) {
+    const std::size_t row = op.width * op.elementSize;
+    const std::size_t span = (op.height - 1) * (op.pitch ? op.pitch : row) + row;
+    CUVIRT_TRY(fillDirect(op));
+    return refreshManaged(op.dst, span);
+  }
+  return fillDirect(op);
+}
+
+Status RemoteDevice::fillDirect(const FillOp &op) {
   flatbuffers::FlatBufferBuilder fb;
   const std::uint64_t seq = conn_->nextSeq();
   fb.Finish(wire::CreateClientMessage(
@@ -335,6 +384,10 @@ Expected<std::unique_ptr<BackendModule>> RemoteDevice::loadModule(const ModuleSo
 }
 
 RemoteModule::~RemoteModule() {
+  // Often at exit (cudart unloads then): a dead server needs no word, and an
+  // error report would touch this thread's already destroyed message.
+  if (conn_->dead())
+    return;
   flatbuffers::FlatBufferBuilder fb;
   fb.Finish(
       wire::CreateClientMessage(fb, 0, Request::UnloadModule, wire::CreateUnloadModule(fb, id_).Union()));
@@ -356,6 +409,165 @@ Expected<BackendKernel *> RemoteModule::kernel(const std::string &name) {
   auto &slot = kernels_[name];
   slot = std::make_unique<RemoteKernel>(id);
   return static_cast<BackendKernel *>(slot.get());
+}
+
+} // namespace cuvirt::remote
+
+namespace cuvirt::remote {
+
+Status RemoteDevice::manage(std::uint64_t address, std::size_t bytes) {
+  // The host copy lives at the device addresses, in this process's window
+  // (reserved inaccessible): open those pages.
+  const std::uint64_t page = static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
+  const std::uint64_t from = address / page * page, to = (address + bytes + page - 1) / page * page;
+  if (mprotect(reinterpret_cast<void *>(from), to - from, PROT_READ | PROT_WRITE) != 0)
+    return error(CUDA_ERROR_OUT_OF_MEMORY, "managed memory: cannot map {} bytes for the host copy", bytes);
+  std::memset(reinterpret_cast<void *>(address), 0, bytes);
+  Managed m;
+  m.bytes = bytes;
+  m.clean.reset(new (std::nothrow) std::uint8_t[bytes]());
+  if (!m.clean)
+    return error(CUDA_ERROR_OUT_OF_MEMORY, "managed memory: no room for {} bytes of host state", bytes);
+  // Both copies start as zeros, so that "unchanged" means "the same as the server's".
+  FillOp zero;
+  zero.dst = address;
+  zero.width = bytes;
+  zero.elementSize = 1;
+  CUVIRT_TRY(fillDirect(zero));
+  std::lock_guard lock(managedMutex_);
+  managed_[address] = std::move(m);
+  managedCount_.store(managed_.size(), std::memory_order_release);
+  return {};
+}
+
+void RemoteDevice::unmanage(std::uint64_t address, std::size_t bytes) {
+  {
+    std::lock_guard lock(managedMutex_);
+    managed_.erase(address);
+    managedCount_.store(managed_.size(), std::memory_order_release);
+  }
+  // Pages shared with a neighbouring allocation stay open (it may be managed too).
+  auto [from, to] = innerPages(address, bytes);
+  if (to > from) {
+    madvise(reinterpret_cast<void *>(from), to - from, MADV_DONTNEED);
+    mprotect(reinterpret_cast<void *>(from), to - from, PROT_NONE);
+  }
+}
+
+bool RemoteDevice::touchesManaged(std::uint64_t address, std::size_t bytes) {
+  if (!hasManaged() || bytes == 0)
+    return false;
+  std::lock_guard lock(managedMutex_);
+  auto it = managed_.upper_bound(address + bytes - 1);
+  if (it == managed_.begin())
+    return false;
+  --it;
+  return it->first + it->second.bytes > address;
+}
+
+Status RemoteDevice::pushManaged(std::uint64_t queue) {
+  if (!hasManaged())
+    return {};
+  struct Piece {
+    std::uint64_t address;
+    std::vector<std::uint8_t> bytes;
+  };
+  std::vector<Piece> pieces;
+  {
+    // The changed pieces, snapshotted: the host may write again as soon as we return.
+    std::lock_guard lock(managedMutex_);
+    for (auto &[base, m] : managed_) {
+      const auto *host = reinterpret_cast<const std::uint8_t *>(base);
+      for (std::size_t off = 0; off < m.bytes; off += kDiffBytes) {
+        const std::size_t n = std::min(kDiffBytes, m.bytes - off);
+        if (std::memcmp(host + off, m.clean.get() + off, n) == 0)
+          continue;
+        std::memcpy(m.clean.get() + off, host + off, n);
+        if (!pieces.empty() && pieces.back().address + pieces.back().bytes.size() == base + off &&
+            pieces.back().bytes.size() + n <= kChunkBytes)
+          pieces.back().bytes.insert(pieces.back().bytes.end(), host + off, host + off + n);
+        else
+          pieces.push_back({base + off, std::vector<std::uint8_t>(host + off, host + off + n)});
+      }
+    }
+  }
+  if (pieces.empty())
+    return {};
+  const std::uint64_t seq = queue == 0 ? conn_->nextSeq() : 0;
+  if (seq != 0)
+    conn_->expect(seq);
+  Status sent;
+  for (std::size_t i = 0; i < pieces.size() && sent.ok(); ++i) {
+    const bool last = i + 1 == pieces.size();
+    auto *copy = new std::vector<std::uint8_t>(std::move(pieces[i].bytes));
+    zmq_msg_t data;
+    zmq_msg_init_data(
+        &data, copy->data(), copy->size(),
+        [](void *, void *hint) { delete static_cast<std::vector<std::uint8_t> *>(hint); }, copy);
+    flatbuffers::FlatBufferBuilder fb;
+    fb.Finish(wire::CreateClientMessage(fb, last ? seq : 0, Request::Write,
+                                        wire::CreateWrite(fb, queue, index_, pieces[i].address, copy->size(),
+                                                          1, copy->size(), queue != 0 || last)
+                                            .Union()));
+    sent = conn_->send(fb, &data);
+  }
+  if (seq == 0 || !sent.ok())
+    return sent;
+  auto reply = conn_->await(seq);
+  return reply ? Status() : reply.status();
+}
+
+void RemoteDevice::delivered(std::uint64_t address, const std::uint8_t *data, std::size_t bytes) {
+  std::lock_guard lock(managedMutex_);
+  auto it = managed_.upper_bound(address);
+  if (it == managed_.begin())
+    return;
+  --it;
+  if (address < it->first || address + bytes > it->first + it->second.bytes)
+    return; // freed meanwhile
+  std::memcpy(reinterpret_cast<void *>(address), data, bytes);
+  std::memcpy(it->second.clean.get() + (address - it->first), data, bytes);
+}
+
+Status RemoteDevice::pullManaged(std::uint64_t queue) {
+  std::vector<std::pair<std::uint64_t, std::size_t>> ranges;
+  {
+    std::lock_guard lock(managedMutex_);
+    for (auto &[base, m] : managed_)
+      ranges.emplace_back(base, m.bytes);
+  }
+  for (auto [base, bytes] : ranges)
+    for (std::size_t off = 0; off < bytes; off += kChunkBytes) {
+      const std::size_t n = std::min(kChunkBytes, bytes - off);
+      const std::uint64_t tag = conn_->nextId(), at = base + off;
+      ReadTarget t;
+      t.width = n;
+      t.rows = 1;
+      t.pitch = n;
+      t.deliver = [this, at](const std::uint8_t *data, std::size_t size) { delivered(at, data, size); };
+      conn_->trackRead(tag, std::move(t));
+      flatbuffers::FlatBufferBuilder fb;
+      fb.Finish(wire::CreateClientMessage(fb, 0, Request::Read,
+                                          wire::CreateRead(fb, queue, index_, at, n, 1, n, tag).Union()));
+      CUVIRT_TRY(conn_->post(fb));
+    }
+  return {};
+}
+
+Status RemoteDevice::refreshManaged(std::uint64_t address, std::size_t bytes) {
+  std::vector<std::pair<std::uint64_t, std::size_t>> ranges;
+  {
+    std::lock_guard lock(managedMutex_);
+    for (auto &[base, m] : managed_)
+      if (base < address + bytes && base + m.bytes > address)
+        ranges.emplace_back(base, m.bytes);
+  }
+  for (auto [base, n] : ranges) {
+    std::vector<std::uint8_t> tmp(n);
+    CUVIRT_TRY(readNow(tmp.data(), n, base, n, n, 1));
+    delivered(base, tmp.data(), n);
+  }
+  return {};
 }
 
 } // namespace cuvirt::remote

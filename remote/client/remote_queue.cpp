@@ -16,7 +16,8 @@ RemoteQueue::~RemoteQueue() {
   flatbuffers::FlatBufferBuilder fb;
   fb.Finish(
       wire::CreateClientMessage(fb, 0, Request::DestroyQueue, wire::CreateDestroyQueue(fb, id_).Union()));
-  (void)conn_.post(fb);
+  if (!conn_.dead()) // as in ~RemoteModule: no error report at exit
+    (void)conn_.post(fb);
   conn_.forgetQueue(id_);
   {
     std::lock_guard lock(hostMutex_);
@@ -39,8 +40,21 @@ void RemoteQueue::post(flatbuffers::FlatBufferBuilder &fb, zmq_msg_t *data) {
     errors_->asyncError(s.code(), lastErrorMessage());
 }
 
+void RemoteQueue::beforeDeviceWork() {
+  if (!device_.hasManaged())
+    return;
+  touched();
+  if (Status s = device_.pushManaged(id_); !s.ok() && errors_ != nullptr)
+    errors_->asyncError(s.code(), lastErrorMessage());
+}
+
 void RemoteQueue::copy(const CopyOp &op) {
   const std::uint32_t dev = device_.index();
+  beforeDeviceWork();
+  if (!op.dstHost &&
+      device_.touchesManaged(op.dst, op.widthBytes * op.height * op.depth + op.dstPitch * op.height +
+                                         op.dstSliceBytes * op.depth))
+    managedChanged_.store(true, std::memory_order_relaxed);
   if (device_.needsStaging(op)) {
     // Another device's memory: staged here, in stream order.
     RemoteDevice *self = &device_;
@@ -120,6 +134,9 @@ void RemoteQueue::copy(const CopyOp &op) {
 }
 
 void RemoteQueue::fill(const FillOp &op) {
+  beforeDeviceWork();
+  if (device_.touchesManaged(op.dst, (op.pitch ? op.pitch : op.width * op.elementSize) * op.height))
+    managedChanged_.store(true, std::memory_order_relaxed);
   flatbuffers::FlatBufferBuilder fb;
   fb.Finish(wire::CreateClientMessage(fb, 0, Request::Fill,
                                       wire::CreateFill(fb, id_, device_.index(), op.dst, op.pitch, op.width,
@@ -129,6 +146,13 @@ void RemoteQueue::fill(const FillOp &op) {
 }
 
 void RemoteQueue::launch(LaunchOp op) {
+  if (op.cooperative && conn_.version() < 2) { // a v1 server would run it as a plain launch
+    if (errors_ != nullptr)
+      errors_->asyncError(CUDA_ERROR_NOT_SUPPORTED, "cooperative launches need protocol v2 on the server");
+    return;
+  }
+  beforeDeviceWork();
+  managedChanged_.store(true, std::memory_order_relaxed); // any kernel may write managed memory
   auto *k = static_cast<RemoteKernel *>(op.kernel);
   flatbuffers::FlatBufferBuilder fb(256 + op.params.size());
   auto params = fb.CreateVector(op.params);
@@ -141,7 +165,8 @@ void RemoteQueue::launch(LaunchOp op) {
   wire::Dim3 grid(op.grid[0], op.grid[1], op.grid[2]), block(op.block[0], op.block[1], op.block[2]);
   fb.Finish(wire::CreateClientMessage(fb, 0, Request::Launch,
                                       wire::CreateLaunch(fb, id_, k != nullptr ? k->id : 0, &grid, &block,
-                                                         op.dynamicSharedBytes, params, layout, name)
+                                                         op.dynamicSharedBytes, params, layout, name,
+                                                         op.cooperative)
                                           .Union()));
   post(fb);
 }
@@ -188,6 +213,11 @@ void RemoteQueue::hostFunc(std::function<void()> fn) {
 }
 
 void RemoteQueue::record(MarkerPtr marker) {
+  // What this queue's work did to managed memory reaches the host copy before
+  // the marker completes (the reads' notices precede MarkerDone).
+  if (device_.hasManaged() && managedChanged_.exchange(false))
+    if (Status s = device_.pullManaged(id_); !s.ok() && errors_ != nullptr)
+      errors_->asyncError(s.code(), lastErrorMessage());
   const std::uint64_t id = conn_.nextId();
   {
     std::lock_guard lock(tailMutex_);

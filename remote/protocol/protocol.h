@@ -9,8 +9,9 @@
 namespace cuvirt::remote {
 
 /// Protocol versions this build speaks; Hello negotiates the highest common.
+/// v2: cooperative launches (a v1 server would run them as plain launches).
 constexpr std::uint32_t kVersionMin = 1;
-constexpr std::uint32_t kVersionMax = 1;
+constexpr std::uint32_t kVersionMax = 2;
 
 /// A control frame (a FlatBuffer) may not exceed this: PTX travels in it.
 constexpr std::size_t kMaxControlFrame = 256u << 20;

@@ -37,14 +37,21 @@ struct Outgoing {
 
 struct Session;
 
-/// A client's stream on a device; its failures go back as AsyncError.
-struct ServerQueue : ErrorSink {
+/// A client's stream on a device; its failures go back as AsyncError, its
+/// kernels' printf/assert text as Output (collected per launch, sent from the
+/// queue right after the kernel: before any later MarkerDone).
+struct ServerQueue : ErrorSink, OutputSink {
   Server::Impl *server = nullptr;
   std::string routing;
   std::uint64_t id = 0;
   std::uint32_t device = 0;
-  std::unique_ptr<Queue> queue;
+  std::mutex outputMutex;
+  std::string output[2];        ///< fd 1, fd 2: not yet sent (bounded, like a GPU's printf FIFO)
+  std::unique_ptr<Queue> queue; ///< last: drains while the members above still live
   void asyncError(CUresult code, const std::string &message) override;
+  void write(int fd, std::string_view text) override;
+  /// Sends what the last kernel wrote (on the queue, in stream order).
+  void flushOutput();
 };
 
 struct Image {

@@ -12,6 +12,9 @@ namespace {
 using wire::Request;
 
 constexpr std::size_t kMaxQueues = 1024, kMaxModules = 4096, kMaxPending = 1u << 20;
+/// Kernel text kept per launch and stream (CUDA's default printf FIFO is
+/// 1 MiB; beyond it a GPU drops output too).
+constexpr std::size_t kMaxOutput = 1u << 20;
 
 /// [address, address + bytes) lies in memory this session committed on `device`.
 bool owns(const Session &s, std::uint32_t device, std::uint64_t address, std::uint64_t bytes) {
@@ -67,6 +70,30 @@ void ServerQueue::asyncError(CUresult code, const std::string &message) {
   sendNotice(server, routing, wire::Response::AsyncError, body.Union(), fb);
 }
 
+void ServerQueue::write(int fd, std::string_view text) {
+  std::lock_guard lock(outputMutex);
+  std::string &out = output[fd == 2 ? 1 : 0];
+  out.append(text.substr(0, kMaxOutput - std::min(kMaxOutput, out.size())));
+}
+
+void ServerQueue::flushOutput() {
+  std::string text[2];
+  {
+    std::lock_guard lock(outputMutex);
+    if (output[0].empty() && output[1].empty())
+      return;
+    text[0].swap(output[0]);
+    text[1].swap(output[1]);
+  }
+  for (int i = 0; i < 2; ++i) {
+    if (text[i].empty())
+      continue;
+    flatbuffers::FlatBufferBuilder fb(text[i].size() + 128);
+    auto bytes = fb.CreateVector(reinterpret_cast<const std::uint8_t *>(text[i].data()), text[i].size());
+    sendNotice(server, routing, wire::Response::Output, wire::CreateOutput(fb, id, i + 1, bytes).Union(), fb);
+  }
+}
+
 void Server::Impl::hello(const std::string &routing, const wire::ClientMessage &m) {
   const auto *h = m.request_as_Hello();
   if (sessions.count(routing) != 0)
@@ -95,9 +122,11 @@ void Server::Impl::hello(const std::string &routing, const wire::ClientMessage &
     auto attrs = fb.CreateVector(p.attributes.data(), p.attributes.size());
     infos.push_back(wire::CreateDeviceInfo(fb, name, p.totalMemory, uuid, attrs));
   }
-  auto body =
-      wire::CreateHelloReply(fb, version, s->id, fb.CreateString(config.name), fb.CreateVector(infos),
-                             static_cast<std::uint32_t>(config.heartbeatMs), config.quota, kMaxControlFrame);
+  const auto clock =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(Marker::Clock::now().time_since_epoch());
+  auto body = wire::CreateHelloReply(fb, version, s->id, fb.CreateString(config.name), fb.CreateVector(infos),
+                                     static_cast<std::uint32_t>(config.heartbeatMs), config.quota,
+                                     kMaxControlFrame, static_cast<std::uint64_t>(clock.count()));
   fb.Finish(wire::CreateServerMessage(fb, m.seq(), 0, 0, wire::Response::HelloReply, body.Union()));
   send(routing, fb);
 }
@@ -569,6 +598,17 @@ void Server::Impl::handle(const std::string &routing, const wire::ClientMessage 
         g->z() > std::uint32_t(attr[CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Z]) ||
         r->dynamic_shared() > std::uint32_t(attr[CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN]))
       return fail(r->queue(), CUDA_ERROR_INVALID_VALUE, "launch: bad grid, block or shared memory size");
+    if (r->cooperative()) {
+      // Every block gets a thread at once: bounded by what the device says
+      // can be resident (the client's runtime checks the kernel's occupancy).
+      const std::uint64_t blocks = std::uint64_t(g->x()) * g->y() * g->z();
+      if (attr[CU_DEVICE_ATTRIBUTE_COOPERATIVE_LAUNCH] == 0)
+        return fail(r->queue(), CUDA_ERROR_NOT_SUPPORTED, "launch: the device has no cooperative launches");
+      if (blocks > std::uint64_t(std::max(attr[CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT], 1)) *
+                       std::uint64_t(std::max(attr[CU_DEVICE_ATTRIBUTE_MAX_BLOCKS_PER_MULTIPROCESSOR], 1)))
+        return fail(r->queue(), CUDA_ERROR_COOPERATIVE_LAUNCH_TOO_LARGE,
+                    "launch: the cooperative grid cannot be resident at once");
+    }
     // The kernel reads its parameters by the module's layout, not the client's.
     if (nParams > kMaxParamBytes || nParams < k.info->paramBytes())
       return fail(r->queue(), CUDA_ERROR_INVALID_VALUE,
@@ -586,8 +626,12 @@ void Server::Impl::handle(const std::string &routing, const wire::ClientMessage 
       op.params.assign(r->params()->begin(), r->params()->end());
     op.layout = k.info->params;
     op.name = k.info->name;
+    op.output = q; // printf/assert text goes to the client, not our stdout
+    op.cooperative = r->cooperative();
     q->queue->launch(std::move(op));
-    q->queue->hostFunc([mod = k.module] {}); // the module outlives its launches
+    // The module outlives its launches; the kernel's text leaves before any
+    // later MarkerDone.
+    q->queue->hostFunc([q, mod = k.module] { q->flushOutput(); });
     return;
   }
   case Request::Record: {
@@ -607,8 +651,10 @@ void Server::Impl::handle(const std::string &routing, const wire::ClientMessage 
         sp->markers.erase(id);
       }
       marker->complete();
+      const auto at = std::chrono::duration_cast<std::chrono::nanoseconds>(marker->time().time_since_epoch());
       flatbuffers::FlatBufferBuilder fb;
-      sendNotice(this, routing, wire::Response::MarkerDone, wire::CreateMarkerDone(fb, id).Union(), fb);
+      sendNotice(this, routing, wire::Response::MarkerDone,
+                 wire::CreateMarkerDone(fb, id, static_cast<std::uint64_t>(at.count())).Union(), fb);
     });
     return;
   }

@@ -123,10 +123,9 @@ void checkIntToFloat(int first, int last) {
 
 TEST_CASE("cvt.rn int -> float") { checkIntToFloat(0, 0); }
 
-// BUG: cvt.{rz,rm,rp}.f32.{s32,u32,s64,u64} and .f64.{s64,u64} round to
-// nearest, e.g. cvt.rz.f32.s32 2147483647 gives 0x4f000000 (want 0x4effffff),
-// cvt.rp.f32.s32 16777217 gives 0x4b800000 (want 0x4b800001).
-TEST_CASE("cvt.rz .rm .rp int -> float" * doctest::skip()) { checkIntToFloat(1, 3); }
+// e.g. cvt.rz.f32.s32 2147483647 is 0x4effffff, cvt.rp.f32.s32 16777217 is
+// 0x4b800001.
+TEST_CASE("cvt.rz .rm .rp int -> float") { checkIntToFloat(1, 3); }
 
 namespace {
 std::vector<double> narrowInputs() {
@@ -153,10 +152,8 @@ void checkNarrow(int first, int last) {
 
 TEST_CASE("cvt.rn.f32.f64") { checkNarrow(0, 0); }
 
-// BUG: cvt.{rz,rm,rp}.f32.f64 round to nearest, e.g. cvt.rz.f32.f64 of 1/3
-// gives 0x3eaaaaab (want 0x3eaaaaaa), cvt.rz.f32.f64 of DBL_MAX gives +inf
-// (want FLT_MAX).
-TEST_CASE("cvt.rz .rm .rp .f32.f64" * doctest::skip()) { checkNarrow(1, 3); }
+// e.g. cvt.rz.f32.f64 of 1/3 is 0x3eaaaaaa, of DBL_MAX is FLT_MAX.
+TEST_CASE("cvt.rz .rm .rp .f32.f64") { checkNarrow(1, 3); }
 
 TEST_CASE("cvt.ftz.f32.f32 flushes denormals") {
   auto x = cvtInputs();
@@ -234,9 +231,9 @@ TEST_CASE("cvt f32 <-> f16 and bf16") {
   checkHalves(x);
 }
 
-// BUG: cvt.rn.bf16.f32 (and .bf16x2) flushes f32 denormals: 0x807fffff gives
-// 0x8000 (want 0x8080, rounds up to -FLT_MIN), 0x00400000 gives 0 (want 0x0040).
-TEST_CASE("cvt f32 denormals -> f16 and bf16" * doctest::skip()) {
+// f32 denormals are not flushed on the way to bf16: 0x807fffff is 0x8080
+// (rounds up to -FLT_MIN), 0x00400000 is 0x0040.
+TEST_CASE("cvt f32 denormals -> f16 and bf16") {
   checkHalves({f32(0x807fffff), f32(0x00400000), f32(0x007f8000), f32(0x00000001), f32(0x80012345), 1.0f});
 }
 
@@ -272,3 +269,108 @@ void checkHalves(const std::vector<float> &x) {
   }
 }
 } // namespace
+
+namespace {
+/// The finite values of a 16-bit float format in ascending order, for an
+/// independent directed-rounding reference (neighbours on the grid).
+std::vector<std::pair<double, uint16_t>> grid16(bool bf) {
+  std::vector<std::pair<double, uint16_t>> g;
+  for (uint32_t u = 0; u < 0x10000; ++u) {
+    double v;
+    if (bf) {
+      v = double(f32(u << 16));
+    } else {
+      v = double(float(std::bit_cast<_Float16>(uint16_t(u))));
+    }
+    if (std::isfinite(v) && !(v == 0 && u != 0 && u != 0x8000))
+      g.emplace_back(v, uint16_t(u));
+  }
+  std::sort(g.begin(), g.end(), [](auto &x, auto &y) {
+    return x.first < y.first || (x.first == y.first && x.second > y.second); // -0 before +0
+  });
+  return g;
+}
+
+/// x rounded onto the grid in mode m (0 rn, 1 rz, 2 rm, 3 rp).
+uint16_t round16(const std::vector<std::pair<double, uint16_t>> &g, float x, int m, bool bf) {
+  const uint16_t inf = bf ? 0x7f80 : 0x7c00;
+  if (std::isnan(x))
+    return inf | 1;
+  if (std::isinf(x)) // exact, in every mode
+    return std::signbit(x) ? uint16_t(0x8000 | inf) : inf;
+  const double v = x, top = g.back().first;
+  auto hi = std::lower_bound(g.begin(), g.end(), v, [](auto &e, double y) { return e.first < y; });
+  if (v == 0)
+    return std::signbit(x) ? 0x8000 : 0;
+  if (hi != g.end() && hi->first == v)
+    return hi->second;
+  const bool neg = v < 0;
+  if (std::fabs(v) > top) { // beyond the largest finite value
+    const uint16_t big = uint16_t(neg ? 0x8000 | g.back().second : g.back().second);
+    const double halfUlp = (top - std::prev(g.end(), 2)->first) / 2;
+    bool toInf = m == 0 ? std::fabs(v) >= top + halfUlp : m == 2 ? neg : m == 3 ? !neg : false;
+    return toInf ? uint16_t(neg ? 0x8000 | inf : inf) : big;
+  }
+  auto lo = std::prev(hi);
+  uint16_t down = lo->second, up = hi->second;
+  if (lo->first == 0) // the zero between a negative and a positive value keeps x's sign
+    down = neg ? 0x8000 : 0;
+  if (hi->first == 0)
+    up = 0x8000;
+  switch (m) {
+  case 1:
+    return neg ? up : down;
+  case 2:
+    return down;
+  case 3:
+    return up;
+  default: {
+    double dl = v - lo->first, du = hi->first - v;
+    if (dl != du)
+      return dl < du ? down : up;
+    return (down & 1) == 0 ? down : up;
+  }
+  }
+}
+} // namespace
+
+// Every mode onto the f16 and bf16 grids, checked against the grid itself:
+// ties, denormals of both formats, overflow to inf or to the largest finite.
+TEST_CASE("cvt.rn .rz .rm .rp .f16.f32 and .bf16.f32 (and x2 packing)") {
+  auto gh = grid16(false), gb = grid16(true);
+  std::vector<float> x;
+  for (float v : cvtInputs())
+    if (!std::isnan(v))
+      x.push_back(v);
+  for (float v : {65504.0f, 65519.0f, 65520.0f, 65536.0f, 1e5f, 0x1p-24f, 0x1.8p-25f, 0x1p-25f, 0x1.2p-20f,
+                  1.0009765625f, 1.00048828125f, 1.000732421875f, 3.3961775e38f, 3.3895314e38f, 1.0039063f})
+    for (float s : {1.0f, -1.0f})
+      x.push_back(v * s);
+  Rng rng;
+  for (int i = 0; i < 256; ++i)
+    x.push_back(f32(uint32_t(rng.next()) & 0xc7ffffffu)); // |x| below 2^17: normal and denormal halves
+  for (int m = 0; m < 4; ++m) {
+    std::string rm = kModes2[m];
+    auto h = runElementwise<uint16_t, float>(".f32", ".b16", "cvt." + rm + ".f16.f32 %d, %a;", x);
+    auto b = runElementwise<uint16_t, float>(".f32", ".b16", "cvt." + rm + ".bf16.f32 %d, %a;", x);
+    auto px = runElementwise<uint32_t, float>(".f32", ".b32", "cvt." + rm + ".f16x2.f32 %d, %a, %b;", x, x);
+    for (size_t i = 0; i < x.size(); ++i) {
+      uint16_t wh = round16(gh, x[i], m, false), wb = round16(gb, x[i], m, true);
+      INFO(rm, " x=", hex(bits(x[i])), " f16 got=", hex(h[i]), " want=", hex(wh), " bf16 got=", hex(b[i]),
+           " want=", hex(wb));
+      CHECK(h[i] == wh);
+      CHECK(b[i] == wb);
+      CHECK(px[i] == (uint32_t(wh) << 16 | wh));
+    }
+  }
+  // pinned: the directions differ
+  auto one = [&](const char *body, float v) {
+    return runElementwise<uint16_t, float>(".f32", ".b16", body, std::vector<float>{v})[0];
+  };
+  CHECK(one("cvt.rz.f16.f32 %d, %a;", 1e5f) == 0x7bff);
+  CHECK(one("cvt.rp.f16.f32 %d, %a;", 65505.0f) == 0x7c00);
+  CHECK(one("cvt.rm.f16.f32 %d, %a;", -0x1p-30f) == 0x8001);
+  CHECK(one("cvt.rp.f16.f32 %d, %a;", -0x1p-30f) == 0x8000);
+  CHECK(one("cvt.rz.bf16.f32 %d, %a;", 3.4e38f) == 0x7f7f);
+  CHECK(one("cvt.rp.bf16.f32 %d, %a;", f32(0x00000001)) == 0x0001);
+}

@@ -77,10 +77,9 @@ void checkDivSqrtRcp(int m) {
 
 TEST_CASE("add sub mul fma .rn, f32 and f64") { checkAddMulFma(0); }
 
-// BUG: .rz/.rm/.rp are ignored (rounded as .rn) for add/sub/mul/fma f32 and f64,
-// e.g. add.rz.f32 1 + 1/3 gives 0x3faaaaab (want 0x3faaaaaa); sub.rm.f32 0 - 0
-// gives +0 (want -0); mul.rp.f64 1.5 * -DBL_MAX gives -inf (want -DBL_MAX).
-TEST_CASE("add sub mul fma .rz .rm .rp, f32 and f64" * doctest::skip()) {
+// Directed rounding over the edge set, e.g. add.rz.f32 1 + 1/3 is 0x3faaaaaa,
+// sub.rm.f32 0 - 0 is -0, mul.rp.f64 1.5 * -DBL_MAX is -DBL_MAX.
+TEST_CASE("add sub mul fma .rz .rm .rp, f32 and f64") {
   for (int m = 1; m < 4; ++m)
     checkAddMulFma(m);
 }
@@ -116,10 +115,9 @@ TEST_CASE(".ftz flushes denormal inputs and results") {
 
 TEST_CASE("div sqrt rcp .rn are correctly rounded") { checkDivSqrtRcp(0); }
 
-// BUG: .rz/.rm/.rp are ignored for div/sqrt/rcp f32 and f64, e.g. div.rz.f32
-// 1/1.5 gives 0x3f2aaaab (want 0x3f2aaaaa); rcp.rm.f64 of the smallest
-// denormal gives +inf (want DBL_MAX).
-TEST_CASE("div sqrt rcp .rz .rm .rp" * doctest::skip()) {
+// e.g. div.rz.f32 1/1.5 is 0x3f2aaaaa; rcp.rm.f64 of the smallest denormal is
+// DBL_MAX.
+TEST_CASE("div sqrt rcp .rz .rm .rp") {
   for (int m = 1; m < 4; ++m)
     checkDivSqrtRcp(m);
 }
@@ -386,4 +384,98 @@ TEST_CASE("f16x2 add mul") {
       CHECK(((isnan16(ga) && isnan16(wa)) || ga == wa));
       CHECK(((isnan16(gm) && isnan16(wm)) || gm == wm));
     }
+}
+
+// Directed rounding on pinned values where the four modes differ: overflow
+// to infinity or to the largest finite value, denormal results, signs.
+TEST_CASE("directed rounding: pinned results") {
+  const float third = 1.0f / 3.0f, fmax = std::numeric_limits<float>::max();
+  struct Case {
+    const char *op;
+    float a, b;
+    uint32_t want[4]; // rn rz rm rp
+  };
+  const Case cases[] = {
+      {"add", 1.0f, third, {0x3faaaaab, 0x3faaaaaa, 0x3faaaaaa, 0x3faaaaab}},
+      {"add", -1.0f, -third, {0xbfaaaaab, 0xbfaaaaaa, 0xbfaaaaab, 0xbfaaaaaa}},
+      {"sub", 0.0f, 0.0f, {0x00000000, 0x00000000, 0x80000000, 0x00000000}},
+      {"mul", fmax, 2.0f, {0x7f800000, 0x7f7fffff, 0x7f7fffff, 0x7f800000}},
+      {"mul", -fmax, 2.0f, {0xff800000, 0xff7fffff, 0xff800000, 0xff7fffff}},
+      // smallest denormal / 2 (a tie) and / 4
+      {"mul", f32(0x00000001), 0.5f, {0x00000000, 0x00000000, 0x00000000, 0x00000001}},
+      {"mul", f32(0x80000003), 0.5f, {0x80000002, 0x80000001, 0x80000002, 0x80000001}},
+      {"mul", f32(0x00000001), 0.25f, {0x00000000, 0x00000000, 0x00000000, 0x00000001}},
+      {"div", 1.0f, 3.0f, {0x3eaaaaab, 0x3eaaaaaa, 0x3eaaaaaa, 0x3eaaaaab}},
+      {"div", -2.0f, 3.0f, {0xbf2aaaab, 0xbf2aaaaa, 0xbf2aaaab, 0xbf2aaaaa}},
+  };
+  for (const Case &c : cases)
+    for (int m = 0; m < 4; ++m) {
+      std::string body = std::string(c.op) + "." + kModeNames[m] + ".f32 %d, %a, %b;";
+      auto got =
+          runElementwise<float>(".f32", ".f32", body, std::vector<float>{c.a}, std::vector<float>{c.b});
+      INFO(body, " a=", c.a, " b=", c.b, " got=", hex(bits(got[0])), " want=", hex(c.want[m]));
+      CHECK(bits(got[0]) == c.want[m]);
+    }
+  // 64-bit: sqrt(2) and 1 + 2^-53 + 2^-105 (fma) in every direction
+  for (int m = 0; m < 4; ++m) {
+    std::string rm = kModeNames[m];
+    auto s =
+        runElementwise<double>(".f64", ".f64", "sqrt." + rm + ".f64 %d, %a;", std::vector<double>{2.0, -0.0});
+    auto f = runElementwise<double>(".f64", ".f64", "fma." + rm + ".f64 %d, %a, %b, %c;",
+                                    std::vector<double>{0x1p-53}, std::vector<double>{1.0 + 0x1p-52},
+                                    std::vector<double>{1.0});
+    const uint64_t sqrt2[4] = {0x3ff6a09e667f3bcdull, 0x3ff6a09e667f3bccull, 0x3ff6a09e667f3bccull,
+                               0x3ff6a09e667f3bcdull};
+    const uint64_t fma1[4] = {0x3ff0000000000001ull, 0x3ff0000000000000ull, 0x3ff0000000000000ull,
+                              0x3ff0000000000001ull};
+    INFO(rm, " sqrt=", hex(bits(s[0])), " fma=", hex(bits(f[0])));
+    CHECK(bits(s[0]) == sqrt2[m]);
+    CHECK(bits(s[1]) == bits(-0.0));
+    CHECK(bits(f[0]) == fma1[m]);
+  }
+}
+
+// Random operands over a wide exponent range (incl. denormal results and
+// overflow): every mode matches the host's, and the modes really differ.
+TEST_CASE("directed rounding: random operands, f32 and f64") {
+  Rng rng;
+  std::vector<float> a, b, c;
+  std::vector<double> da, db, dc;
+  for (int i = 0; i < 512; ++i) {
+    auto f = [&] { return f32(uint32_t(rng.next()) & 0xbfffffffu) * ((rng.next() & 1) ? 1.0f : 0x1p64f); };
+    a.push_back(f());
+    b.push_back(f());
+    c.push_back(f());
+    auto d = [&] { return f64(rng.next() & 0xbfffffffffffffffull) * ((rng.next() & 1) ? 1.0 : 0x1p512); };
+    da.push_back(d());
+    db.push_back(d());
+    dc.push_back(d());
+  }
+  size_t differs = 0;
+  for (int m = 0; m < 4; ++m) {
+    std::string rm = kModeNames[m];
+    auto add = runElementwise<float>(".f32", ".f32", "add." + rm + ".f32 %d, %a, %b;", a, b, c);
+    auto mul = runElementwise<float>(".f32", ".f32", "mul." + rm + ".f32 %d, %a, %b;", a, b, c);
+    auto fma = runElementwise<float>(".f32", ".f32", "fma." + rm + ".f32 %d, %a, %b, %c;", a, b, c);
+    auto div = runElementwise<float>(".f32", ".f32", "div." + rm + ".f32 %d, %a, %b;", a, b, c);
+    auto dmul = runElementwise<double>(".f64", ".f64", "mul." + rm + ".f64 %d, %a, %b;", da, db, dc);
+    auto ddiv = runElementwise<double>(".f64", ".f64", "div." + rm + ".f64 %d, %a, %b;", da, db, dc);
+    auto dfma = runElementwise<double>(".f64", ".f64", "fma." + rm + ".f64 %d, %a, %b, %c;", da, db, dc);
+    auto rn = runElementwise<float>(".f32", ".f32", "add.rn.f32 %d, %a, %b;", a, b, c);
+    Rounding r(kModes[m]);
+    for (size_t i = 0; i < a.size(); ++i) {
+      volatile float x = a[i], y = b[i], z = c[i];
+      volatile double dx = da[i], dy = db[i], dz = dc[i];
+      INFO(rm, " a=", hex(bits(a[i])), " b=", hex(bits(b[i])), " c=", hex(bits(c[i])));
+      CHECK(same(add[i], float(x + y)));
+      CHECK(same(mul[i], float(x * y)));
+      CHECK(same(fma[i], std::fma(float(x), float(y), float(z))));
+      CHECK(same(div[i], float(x / y)));
+      CHECK(same(dmul[i], double(dx * dy)));
+      CHECK(same(ddiv[i], double(dx / dy)));
+      CHECK(same(dfma[i], std::fma(double(dx), double(dy), double(dz))));
+      differs += m != 0 && !same(add[i], rn[i]);
+    }
+  }
+  CHECK(differs > 100); // the inputs exercise rounding at all
 }

@@ -421,3 +421,69 @@ TEST_CASE("malformed PTX: semantic errors fail at load") {
     CHECK(m.log.find(std::to_string(line) + ":") != std::string::npos);
   }
 }
+
+TEST_CASE("isspacep: global, shared and local generic addresses") {
+  useContext();
+  std::string ptx = std::string(kHeader) + R"(
+.visible .entry k(.param .u64 pout, .param .u64 pg)
+{
+  .shared .align 4 .b8 sh[256];
+  .local .align 4 .b8 loc[16];
+  .reg .pred %p<8>;
+  .reg .b32 %r<12>;
+  .reg .b64 %rl<12>;
+  mov.u32 %r10, %tid.x;
+  ld.param.u64 %rl1, [pout];
+  ld.param.u64 %rl2, [pg];
+  cvta.to.global.u64 %rl3, %rl1;
+  mul.wide.u32 %rl9, %r10, 4;
+  add.u64 %rl3, %rl3, %rl9;
+  mov.u64 %rl4, sh;
+  cvta.shared.u64 %rl4, %rl4;
+  add.u64 %rl4, %rl4, %rl9;
+  mov.u64 %rl5, loc;
+  cvta.local.u64 %rl5, %rl5;
+  st.local.u32 [loc], %r10;
+  isspacep.global %p1, %rl2;
+  isspacep.shared %p2, %rl4;
+  isspacep.local %p3, %rl5;
+  isspacep.global %p4, %rl4;
+  isspacep.shared %p5, %rl2;
+  isspacep.local %p6, %rl2;
+  isspacep.global %p7, %rl5;
+  selp.u32 %r1, 1, 0, %p1;
+  selp.u32 %r2, 2, 0, %p2;
+  selp.u32 %r3, 4, 0, %p3;
+  selp.u32 %r4, 8, 0, %p4;
+  selp.u32 %r5, 16, 0, %p5;
+  selp.u32 %r6, 32, 0, %p6;
+  selp.u32 %r7, 64, 0, %p7;
+  or.b32 %r1, %r1, %r2;
+  or.b32 %r1, %r1, %r3;
+  or.b32 %r1, %r1, %r4;
+  or.b32 %r1, %r1, %r5;
+  or.b32 %r1, %r1, %r6;
+  or.b32 %r1, %r1, %r7;
+  bar.sync 0;
+  ld.local.u32 %r8, [loc];
+  shl.b32 %r8, %r8, 8;
+  or.b32 %r1, %r1, %r8;
+  st.global.u32 [%rl3], %r1;
+  ret;
+}
+)";
+  Module m(ptx);
+  REQUIRE_MESSAGE(m.status == CUDA_SUCCESS, m.log);
+  const unsigned n = 64;
+  DevBuf out(n * 4), g(64);
+  Dims d;
+  d.bx = n;
+  REQUIRE(launch(m.fn(), d, {out.p, g.p}) == CUDA_SUCCESS);
+  auto v = out.get<uint32_t>(n);
+  for (unsigned t = 0; t < n; ++t) {
+    INFO("thread ", t);
+    const uint32_t spaces = v[t] & 0xffu, local = v[t] >> 8;
+    CHECK(spaces == 7u); // global, shared and local each only in their own space
+    CHECK(local == t);
+  }
+}

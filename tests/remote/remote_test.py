@@ -109,8 +109,19 @@ def case_smoke(a, tmp):
 
 
 def case_program(a, tmp):
+    """program EXE [expect-stdout=FILE] [expect-stderr=REGEX] [ARGS...]: the
+    program's exit status locally and remotely; with expect-*, the client's
+    own stdout/stderr must hold the kernels' printf and assert output."""
+    import re
     prog = a.args[0]
-    rest = a.args[1:]
+    rest, want_out, want_err = [], None, None
+    for arg in a.args[1:]:
+        if arg.startswith("expect-stdout="):
+            want_out = open(arg.split("=", 1)[1]).read()
+        elif arg.startswith("expect-stderr="):
+            want_err = arg.split("=", 1)[1]
+        else:
+            rest.append(arg)
     rc0, out0, err0 = run([prog] + rest, client_env(a.build), 300)
     if rc0 != 0:
         print(f"SKIP: {os.path.basename(prog)} fails locally too (rc {rc0}); nothing to compare:\n{err0[-2000:]}")
@@ -123,14 +134,20 @@ def case_program(a, tmp):
             if rc != 0:
                 print(out, err[-4000:])
                 text = out + err
-                # The runtime refuses mapped and managed memory on devices that are not
-                # host-visible (runtime/memory.cpp): known, reported, not remote's to fix.
-                if "(801)" in text and ("Managed" in text or "HostGetDevicePointer" in text):
-                    print("SKIP: mapped/managed host memory is not supported on remote devices by the runtime yet")
+                # Remote devices report canMapHostMemory = 0 (remote/README.md): a
+                # program that maps host memory without asking fails as it would there.
+                if "(801)" in text and "HostGetDevicePointer" in text:
+                    print("SKIP: the program maps host memory; remote devices report canMapHostMemory = 0")
                     return SKIP
             expect(rc == 0, f"{os.path.basename(prog)} on {remote}: exit {rc} (local: 0)")
-            if out != out0:
+            if want_out is not None:
+                if out != want_out:
+                    print(f"--- expected\n{want_out}\n--- client stdout\n{out}\n--- stderr\n{err[-2000:]}")
+                expect(out == want_out, f"kernel printf output on the client's stdout ({remote})")
+            elif out != out0:
                 print(f"note: stdout differs from the local run\n--- local\n{out0}\n--- remote\n{out}")
+            if want_err is not None:
+                expect(re.search(want_err, err) is not None, f"assertion message on the client's stderr ({remote})")
     finally:
         s1.stop()
         s2.stop()
@@ -308,6 +325,17 @@ def case_select(a, tmp):
         st1, st2 = stats(a.build, s1.endpoint), stats(a.build, s2.endpoint)
         expect(st2["committed"] >= 64 << 20 and st1["committed"] < 2 * (64 << 20) and st1["sessions"] == 1,
                f"its memory went to the idle server: busy {st1}, idle {st2}")
+        # The pool includes local devices: the busy server against the idle
+        # local CPU device, the remote one listed first.
+        local = subprocess.Popen([PY, "-c", HOLDER, "hold"],
+                                 env=client_env(a.build, s1.endpoint, "remote,cpu", {"CUVIRT_DEVICES": "1"}),
+                                 stdout=subprocess.PIPE, text=True)
+        procs.append(local)
+        expect(local.stdout.readline().strip() == "ready", "a client asking for 1 of remote,cpu runs")
+        time.sleep(0.3)
+        st1 = stats(a.build, s1.endpoint)
+        expect(st1["sessions"] == 1 and st1["committed"] < 2 * (64 << 20),
+               f"it chose the local CPU device and left the busy server at once: {st1}")
     finally:
         for p in procs:
             p.kill()

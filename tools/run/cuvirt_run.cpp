@@ -31,6 +31,24 @@ std::string jsonString(const std::string &s) {
   return out + "\"";
 }
 
+/// The folder of cuvirt's sitecustomize.py: Python start-up defaults that
+/// hide cuda-python's nvJitLink (its output is machine code only), so
+/// cuda.core and numba-cuda link PTX through the driver. "" if not found.
+std::string pythonSiteDir() {
+  char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0)
+    return "";
+  self[n] = '\0';
+  std::string dir(self);
+  dir = dir.substr(0, dir.rfind('/'));
+  // build/tools/run/python; prefix/bin -> prefix/share/cuvirt/python
+  for (const std::string &candidate : {dir + "/run/python", dir + "/../share/cuvirt/python"})
+    if (access((candidate + "/sitecustomize.py").c_str(), R_OK) == 0)
+      return candidate;
+  return "";
+}
+
 /// A Jupyter kernelspec whose environment sends the kernel's CUDA calls to
 /// cuvirt (and, with --remote, to the servers' pool).
 int installJupyterKernel(const std::string &name, const std::string &dir, const std::string &python,
@@ -54,6 +72,9 @@ int installJupyterKernel(const std::string &name, const std::string &dir, const 
       {"LD_LIBRARY_PATH", libdir}, {"LD_PRELOAD", driver}, {"CUVIRT_BACKEND", backend}};
   if (!remote.empty())
     env.emplace_back("CUVIRT_REMOTE", remote);
+  env.emplace_back("CUPY_COMPILE_WITH_PTX", "1");
+  if (std::string site = pythonSiteDir(); !site.empty())
+    env.emplace_back("PYTHONPATH", site);
   for (const char *k : {"CUVIRT_REMOTE_KEY", "CUVIRT_REMOTE_SERVER_KEY", "CUVIRT_LOG"})
     if (const char *v = std::getenv(k); v != nullptr && *v != '\0')
       env.emplace_back(k, v);
@@ -131,5 +152,11 @@ int main(int argc, char **argv) {
     setenv("CUVIRT_REMOTE", remote.c_str(), 1);
   if (!log.empty())
     setenv("CUVIRT_LOG", log.c_str(), 1);
+  // Python CUDA clients: the CPU device runs PTX (a variable already set wins).
+  setenv("CUPY_COMPILE_WITH_PTX", "1", 0);
+  if (std::string site = pythonSiteDir(); !site.empty()) {
+    const char *old = std::getenv("PYTHONPATH");
+    setenv("PYTHONPATH", (site + (old != nullptr && *old != '\0' ? ":" + std::string(old) : "")).c_str(), 1);
+  }
   return cuvirt::tools::runWithDriver(driver, !noPreload, command);
 }

@@ -1,8 +1,11 @@
 // Runs a grid's blocks over all cores, and turns faults inside kernels into
 // CUDA errors (sticky, as on a GPU) instead of killing the process.
-#include "translate/cpu/cpu_backend.h"
 #include "runtime/log.h"
+#include "translate/cpu/cpu_backend.h"
+#include "translate/cpu/jit/kernel_output.h"
+#include "translate/cpu/jit/spin_wait.h"
 #include <atomic>
+#include <condition_variable>
 #include <csetjmp>
 #include <csignal>
 #include <cstdio>
@@ -10,6 +13,8 @@
 #include <mutex>
 #include <oneapi/tbb/global_control.h>
 #include <oneapi/tbb/parallel_for.h>
+#include <pthread.h>
+#include <sys/prctl.h>
 
 namespace cuvirt::cpu {
 
@@ -88,24 +93,34 @@ std::uint8_t *sharedBuffer(std::size_t bytes) {
   return buffer;
 }
 
+/// What a cooperative grid's block thread uses instead of the pool's.
+struct CoopBlock {
+  std::uint8_t *shared;
+  std::uint64_t gridWorkspace;
+  std::uint32_t smid;
+};
+
 /// Runs blocks [begin, end) of the grid on this thread.
 void runBlocks(const LaunchOp &op, const CpuKernel &kernel, void *const *params, LaunchState &state,
-               std::size_t begin, std::size_t end) {
+               std::size_t begin, std::size_t end, const CoopBlock *coop = nullptr) {
   const std::size_t staticBytes = (kernel.staticSharedBytes + 15u) & ~std::size_t(15);
   BlockEnv env{};
   std::memcpy(env.gridDim, op.grid, sizeof(env.gridDim));
   std::memcpy(env.blockDim, op.block, sizeof(env.blockDim));
   env.dynamicSharedBytes = op.dynamicSharedBytes;
-  env.shared = sharedBuffer(staticBytes + op.dynamicSharedBytes + 16);
+  env.shared = coop != nullptr ? coop->shared : sharedBuffer(staticBytes + op.dynamicSharedBytes + 16);
   env.params = params;
   env.launch = &state;
-  env.smid = static_cast<std::uint32_t>(tbb::this_task_arena::current_thread_index());
+  env.smid =
+      coop != nullptr ? coop->smid : static_cast<std::uint32_t>(tbb::this_task_arena::current_thread_index());
+  env.gridWorkspace = coop != nullptr ? coop->gridWorkspace : 0;
 
+  KernelOutputScope output(op.output); // before sigsetjmp: a longjmp back never skips it
   sigjmp_buf jump;
   sigjmp_buf *outer = t_jump;
   LaunchState *outerLaunch = t_launch;
   std::size_t b = begin;
-  if (sigsetjmp(jump, 0) != 0) {
+  if (int signal = sigsetjmp(jump, 0); signal != 0) {
     // Back from a fault or a trap: signals stay blocked after a longjmp out
     // of a handler, so unblock them again.
     sigset_t set;
@@ -114,7 +129,9 @@ void runBlocks(const LaunchOp &op, const CpuKernel &kernel, void *const *params,
     sigaddset(&set, SIGBUS);
     sigaddset(&set, SIGFPE);
     pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
-    if (t_faultAddress != 0) {
+    // A trap or assert longjmps with 1 after recording its own error; a
+    // signal number means a fault, wherever it was (address 0 included).
+    if (signal != 1) {
       state.fail(CUDA_ERROR_ILLEGAL_ADDRESS,
                  fmt::format("kernel {}: illegal memory access at address 0x{:x} in block ({},{},{})", op.name,
                              t_faultAddress, env.blockIdx[0], env.blockIdx[1], env.blockIdx[2]));
@@ -139,6 +156,91 @@ void runBlocks(const LaunchOp &op, const CpuKernel &kernel, void *const *params,
   t_launch = outerLaunch;
 }
 
+/// The grid workspace cooperative_groups expects at %envreg1:%envreg2
+/// (cooperative_groups/details/driver_abi.h): {u32 size, u32 barrier}, zeroed.
+struct alignas(64) GridWorkspace {
+  std::uint32_t size = sizeof(GridWorkspace);
+  std::atomic<std::uint32_t> barrier{0};
+};
+
+// A cooperative grid: every block gets its own thread, so blocks spinning in
+// a grid-wide sync (this_grid().sync() polls the workspace barrier) cannot
+// keep the blocks they wait for from running. The runtime has capped the grid
+// at what the device reports resident at once (occupancy x SM count).
+void runCooperative(const LaunchOp &op, const CpuKernel &kernel, void *const *params, LaunchState &state) {
+  const std::size_t blocks = std::size_t(op.grid[0]) * op.grid[1] * op.grid[2];
+  const std::size_t sharedStride =
+      (((kernel.staticSharedBytes + 15u) & ~std::size_t(15)) + op.dynamicSharedBytes + 16 + 63) &
+      ~std::size_t(63);
+  auto workspace = std::make_unique<GridWorkspace>();
+  std::vector<std::uint8_t> sharedMemory(sharedStride * blocks + 64);
+  auto *shared = reinterpret_cast<std::uint8_t *>(
+      (reinterpret_cast<std::uintptr_t>(sharedMemory.data()) + 63) & ~std::uintptr_t(63));
+  const auto sms = static_cast<std::uint32_t>(std::max(1, tbb::this_task_arena::max_concurrency()));
+
+  struct Shared {
+    const LaunchOp &op;
+    const CpuKernel &kernel;
+    void *const *params;
+    LaunchState &state;
+    std::mutex mutex;
+    std::condition_variable cv;
+    std::size_t finished = 0;
+  } sh{op, kernel, params, state, {}, {}, 0};
+  struct Arg {
+    Shared *sh;
+    std::size_t block;
+    CoopBlock coop;
+    std::int64_t spin; // ns a grid-sync waiter pauses before sleeping
+  };
+  std::vector<Arg> args(blocks);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 64u << 20); // as the pool's workers
+  std::vector<pthread_t> threads;
+  threads.reserve(blocks);
+  for (std::size_t b = 0; b < blocks; ++b) {
+    args[b] = {&sh,
+               b,
+               {shared + b * sharedStride, reinterpret_cast<std::uintptr_t>(workspace.get()),
+                static_cast<std::uint32_t>(b % sms)},
+               blocks > sms ? 0 : 10000}; // more blocks than cores: a spinning waiter only delays them
+    pthread_t t;
+    int rc = pthread_create(
+        &t, &attr,
+        [](void *p) -> void * {
+          auto *a = static_cast<Arg *>(p);
+          prctl(PR_SET_TIMERSLACK, 1000UL); // short sleeps in spin-waits stay short (jit/spin_wait.cpp)
+          jit::setSpinBudget(a->spin);
+          runBlocks(a->sh->op, a->sh->kernel, a->sh->params, a->sh->state, a->block, a->block + 1, &a->coop);
+          std::lock_guard lock(a->sh->mutex);
+          ++a->sh->finished;
+          a->sh->cv.notify_one();
+          return nullptr;
+        },
+        &args[b]);
+    if (rc != 0) {
+      state.fail(CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES,
+                 fmt::format("cooperative launch of {}: cannot start a thread for block {} of {} ({})",
+                             op.name, b, blocks, std::strerror(rc)));
+      break;
+    }
+    threads.push_back(t);
+  }
+  pthread_attr_destroy(&attr);
+  {
+    // A failed block never arrives at the grid barrier: once the launch has
+    // failed, keep flipping the barrier's phase bit so that the blocks
+    // waiting there run out instead of spinning forever.
+    std::unique_lock lock(sh.mutex);
+    while (!sh.cv.wait_for(lock, std::chrono::milliseconds(1), [&] { return sh.finished == threads.size(); }))
+      if (state.failed.load(std::memory_order_relaxed))
+        workspace->barrier.fetch_xor(0x80000000u, std::memory_order_acq_rel);
+  }
+  for (pthread_t t : threads)
+    pthread_join(t, nullptr);
+}
+
 } // namespace
 
 Status runGrid(const LaunchOp &op) {
@@ -154,12 +256,15 @@ Status runGrid(const LaunchOp &op) {
   const std::size_t blocks = std::size_t(op.grid[0]) * op.grid[1] * op.grid[2];
   const std::size_t threads = std::size_t(op.block[0]) * op.block[1] * op.block[2];
   // Small grids of small blocks are not worth waking the pool for.
-  if (blocks == 1 || blocks * threads < 4096) {
+  if (op.cooperative) {
+    runCooperative(op, kernel, params.data(), state);
+  } else if (blocks == 1 || blocks * threads < 4096) {
     runBlocks(op, kernel, params.data(), state, 0, blocks);
   } else {
-    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, blocks), [&](const tbb::blocked_range<std::size_t> &r) {
-      runBlocks(op, kernel, params.data(), state, r.begin(), r.end());
-    });
+    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, blocks),
+                      [&](const tbb::blocked_range<std::size_t> &r) {
+                        runBlocks(op, kernel, params.data(), state, r.begin(), r.end());
+                      });
   }
   if (state.failed)
     return report(state.code, state.message);
@@ -180,13 +285,14 @@ extern "C" __attribute__((visibility("default"))) void cuvirt_cpu_trap(BlockEnv 
 }
 
 extern "C" __attribute__((visibility("default"))) void
-cuvirt_cpu_assertfail(const char *message, const char *file, unsigned line, const char *function, BlockEnv *env,
-                      unsigned tidX, unsigned tidY, unsigned tidZ) {
+cuvirt_cpu_assertfail(const char *message, const char *file, unsigned line, const char *function,
+                      BlockEnv *env, unsigned tidX, unsigned tidY, unsigned tidZ) {
   // CUDA's own wording, so scripts that grep for it keep working.
-  std::fprintf(stderr, "%s:%u: %s: block: [%u,%u,%u], thread: [%u,%u,%u] Assertion `%s` failed.\n",
-               file ? file : "?", line, function ? function : "?", env ? env->blockIdx[0] : 0,
-               env ? env->blockIdx[1] : 0, env ? env->blockIdx[2] : 0, tidX, tidY, tidZ, message ? message : "?");
-  std::fflush(stderr);
+  cuvirt::cpu::writeKernelOutput(
+      2, fmt::format("{}:{}: {}: block: [{},{},{}], thread: [{},{},{}] Assertion `{}` failed.\n",
+                     file ? file : "?", line, function ? function : "?", env ? env->blockIdx[0] : 0,
+                     env ? env->blockIdx[1] : 0, env ? env->blockIdx[2] : 0, tidX, tidY, tidZ,
+                     message ? message : "?"));
   auto *state = env != nullptr ? env->launch : cuvirt::cpu::t_launch;
   if (state != nullptr)
     state->fail(CUDA_ERROR_ASSERT, fmt::format("device-side assert triggered: {}", message ? message : "?"));

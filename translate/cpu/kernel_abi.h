@@ -23,6 +23,10 @@ struct BlockEnv {
   void *const *params;
   LaunchState *launch;
   std::uint32_t smid; ///< the worker's index, for %smid
+  /// A cooperative launch's grid workspace ({u32 size, u32 barrier}, zeroed),
+  /// read by cooperative_groups::this_grid() through %envreg1:%envreg2; 0
+  /// otherwise (this_grid().is_valid() is false).
+  std::uint64_t gridWorkspace;
 };
 
 using BlockFn = void (*)(BlockEnv *env);

@@ -3,13 +3,16 @@
 #pragma once
 #include "runtime/module_info.h"
 #include "runtime/status.h"
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
 
 namespace llvm {
+class IRBuilderBase;
 class LLVMContext;
 class Module;
+class Value;
 } // namespace llvm
 
 namespace cuvirt::ptx {
@@ -21,6 +24,21 @@ struct TargetHooks {
   unsigned globalAS = 0, sharedAS = 0, constAS = 0, localAS = 0, genericAS = 0;
   /// syncscope names for .cta / .gpu / .sys ("" = LLVM's default system scope).
   std::string scopeCta, scopeGpu, scopeSys;
+  /// Directed rounding (.rz/.rm/.rp) of f32/f64 arithmetic is a call to a
+  /// small out-of-line strictfp function holding a constrained intrinsic with
+  /// static rounding metadata, so plain .rn code never turns strictfp. True:
+  /// that function also switches the dynamic rounding mode around the
+  /// operation (llvm.get/set.rounding), for targets whose instructions follow
+  /// a rounding-mode register (the CPU's MXCSR); false: the target honours
+  /// the static rounding of constrained intrinsics itself.
+  bool switchRoundingMode = true;
+  /// Optional: the target's own instruction for an f32/f64 `op` ("fadd",
+  /// "fsub", "fmul", "fdiv", "fma", "sqrt") with static rounding `mode`
+  /// (1 toward zero, 2 down, 3 up), e.g. AVX-512's embedded rounding; nullptr
+  /// = use the helper above.
+  std::function<llvm::Value *(llvm::IRBuilderBase &b, std::string_view op, int mode, llvm::Value *const *args,
+                              unsigned count)>
+      directedOp;
 };
 
 struct Lowered {

@@ -91,10 +91,26 @@ public:
   Expected<Handled> lowerCompare(const Instr &in);
   Expected<Handled> lowerConvert(const Instr &in);
   Expected<Handled> lowerMemory(const Instr &in);
+  Expected<Handled> lowerIsSpace(const Instr &in);
   Expected<Handled> lowerAtomic(const Instr &in);
   Expected<Handled> lowerControl(const Instr &in);
   Expected<Handled> lowerParallel(const Instr &in);
+  Expected<Handled> lowerTexture(const Instr &in); ///< called by lowerParallel
   llvm::Value *specialRegister(const std::string &name, bool &known);
+
+  // --- rounding (lower_float.cpp), shared with cvt ---
+  enum class Rounding { Nearest, Zero, Down, Up };
+  /// The .rn/.rz/.rm/.rp modifier of `in` (Nearest if none).
+  static Rounding rounding(const Instr &in);
+  /// f32/f64 `op` ("fadd", "fsub", "fmul", "fdiv", "fma", "sqrt") rounded as
+  /// `r` (not Nearest): a call to an out-of-line strictfp helper.
+  llvm::Value *roundedOp(llvm::StringRef op, Rounding r, llvm::ArrayRef<llvm::Value *> args);
+  /// (-1)^neg * mag * 2^exp (i1, i64, i32) rounded exactly to the float type
+  /// `to` in mode `r`, with integer arithmetic (denormals, overflow included).
+  llvm::Value *roundToFloat(llvm::Value *neg, llvm::Value *mag, llvm::Value *exp, llvm::Type *to, Rounding r);
+  /// Float narrowing (f64->f32, f32->f16/bf16, ...) in mode `r`, exactly;
+  /// NaN becomes the canonical NaN.
+  llvm::Value *narrowFloat(llvm::Value *v, llvm::Type *to, Rounding r);
 
   /// Types written in the instruction's modifiers, in order (".s32" ...).
   static std::vector<Type> types(const Instr &in);

@@ -89,7 +89,13 @@ Expected<Handled> FunctionLowering::lowerConvert(const Instr &in) {
     PTX_GET(b, get(in.ops[2], at));
     llvm::Type *et = dt == Type::F16x2 ? B.getHalfTy() : B.getBFloatTy();
     Value *v = UndefValue::get(FixedVectorType::get(et, 2));
-    Value *lo = B.CreateFPTrunc(b, et), *hi = B.CreateFPTrunc(a, et);
+    const Rounding rnd = rounding(in);
+    auto narrow = [&](Value *x) {
+      // bf16 and directed rounding exactly in integers (the host's bf16
+      // conversion flushes f32 denormals)
+      return et->isBFloatTy() || rnd != Rounding::Nearest ? narrowFloat(x, et, rnd) : B.CreateFPTrunc(x, et);
+    };
+    Value *lo = narrow(b), *hi = narrow(a);
     if (in.has(".relu")) {
       lo = B.CreateBinaryIntrinsic(Intrinsic::maxnum, lo, ConstantFP::get(et, 0.0));
       hi = B.CreateBinaryIntrinsic(Intrinsic::maxnum, hi, ConstantFP::get(et, 0.0));
@@ -109,6 +115,7 @@ Expected<Handled> FunctionLowering::lowerConvert(const Instr &in) {
   llvm::Type *dty = valueType(dt);
   Value *r;
   const bool sat = in.has(".sat");
+  const Rounding rnd = rounding(in);
   if (dt == Type::TF32) {
     // round f32 to tf32 (10-bit mantissa), nearest away from zero
     Value *bits = B.CreateBitCast(a, i32());
@@ -116,14 +123,20 @@ Expected<Handled> FunctionLowering::lowerConvert(const Instr &in) {
   } else if (isFpType(at) && isFpType(dt)) {
     llvm::Type *st = a->getType();
     unsigned sb = st->getPrimitiveSizeInBits(), db = dty->getPrimitiveSizeInBits();
+    // narrowing to bf16 or with .rz/.rm/.rp: exact integer rounding (the
+    // host's bf16 conversion flushes f32 denormals)
+    auto narrow = [&](Value *x) {
+      return dty->isBFloatTy() || rnd != Rounding::Nearest ? narrowFloat(x, dty, rnd)
+                                                           : B.CreateFPTrunc(x, dty);
+    };
     if (st == dty)
       r = a;
     else if (sb == db) // f16 <-> bf16 through f32
-      r = B.CreateFPTrunc(B.CreateFPExt(a, B.getFloatTy()), dty);
+      r = narrow(B.CreateFPExt(a, B.getFloatTy()));
     else if (sb < db)
       r = B.CreateFPExt(a, dty);
     else
-      r = B.CreateFPTrunc(a, dty);
+      r = narrow(a);
     if (Intrinsic::ID rnd = integerRounding(in); rnd != Intrinsic::not_intrinsic)
       r = B.CreateUnaryIntrinsic(rnd, r);
   } else if (isFpType(at)) { // float -> integer: PTX saturates, NaN -> 0 (fpto*i.sat)
@@ -136,7 +149,14 @@ Expected<Handled> FunctionLowering::lowerConvert(const Instr &in) {
     r = B.CreateIntrinsic(isSigned(dt) ? Intrinsic::fptosi_sat : Intrinsic::fptoui_sat, {dty, x->getType()},
                           {x});
   } else if (isFpType(dt)) { // integer -> float
-    r = isSigned(at) ? B.CreateSIToFP(a, dty) : B.CreateUIToFP(a, dty);
+    if (rnd == Rounding::Nearest && !dty->isBFloatTy()) {
+      r = isSigned(at) ? B.CreateSIToFP(a, dty) : B.CreateUIToFP(a, dty);
+    } else { // exact: |a| * 2^0 rounded in integers (bf16: no double rounding through f32)
+      Value *w = isSigned(at) ? B.CreateSExt(a, B.getInt64Ty()) : B.CreateZExt(a, B.getInt64Ty());
+      Value *neg = isSigned(at) ? B.CreateICmpSLT(w, B.getInt64(0)) : (Value *)B.getFalse();
+      Value *mag = B.CreateSelect(neg, B.CreateNeg(w), w);
+      r = roundToFloat(neg, mag, B.getInt32(0), dty, rnd);
+    }
   } else { // integer -> integer
     unsigned aw = a->getType()->getIntegerBitWidth(), dw = dty->getIntegerBitWidth();
     Value *x = a;

@@ -23,6 +23,8 @@ Expected<Handled> FunctionLowering::lowerMemory(const Instr &in) {
   const std::string &op = in.opcode;
   if (op == "prefetch" || op == "prefetchu" || op == "applypriority" || op == "discard")
     return Handled::Yes; // hints only
+  if (op == "isspacep")
+    return lowerIsSpace(in);
   if (op == "createpolicy") {
     if (!in.ops.empty())
       CUVIRT_TRY(set(in.ops[0], B.getInt64(0), Type::B64));
@@ -204,6 +206,53 @@ Expected<Handled> FunctionLowering::lowerAtomic(const Instr &in) {
   }
   if (!isRed)
     CUVIRT_TRY(set(in.ops[0], old, t));
+  return Handled::Yes;
+}
+
+// isspacep on a target with one flat address space: shared memory is this
+// block's window [shared base, end of the dynamic area); whether an address
+// is the thread's local memory only the target knows (cuvirt.islocal);
+// global is everything else. .const and .param generic windows do not exist
+// here, so those answer false.
+Expected<Handled> FunctionLowering::lowerIsSpace(const Instr &in) {
+  if (in.ops.size() != 2)
+    return err(in.loc, "isspacep expects a predicate and an address");
+  Space sp = space(in);
+  PTX_GET(a, get(in.ops[1], Type::U64));
+  Value *addr = B.CreateZExtOrTrunc(a, B.getInt64Ty());
+  auto inWindow = [&](Value *begin, Value *size) {
+    return B.CreateICmpULT(B.CreateSub(addr, begin), size);
+  };
+  auto shared = [&] {
+    Value *begin = B.CreatePtrToInt(sharedBase(), B.getInt64Ty());
+    Value *dynEnd = B.CreateAdd(B.CreatePtrToInt(dynSharedBase(), B.getInt64Ty()),
+                                B.CreateZExt(B.CreateCall(M.runtime("cuvirt.dynshared.size", B.getInt32Ty(), {}), {}),
+                                             B.getInt64Ty()));
+    return inWindow(begin, B.CreateSub(dynEnd, begin));
+  };
+  auto local = [&] {
+    FunctionCallee f = M.runtime("cuvirt.islocal", B.getInt1Ty(), {B.getInt64Ty()});
+    return B.CreateCall(f, {addr});
+  };
+  Value *r;
+  switch (sp) {
+  case Space::Shared:
+    r = shared();
+    break;
+  case Space::Local:
+    r = local();
+    break;
+  case Space::Global:
+    r = B.CreateNot(B.CreateOr(shared(), local()));
+    break;
+  case Space::Const:
+  case Space::Param:
+    r = B.getFalse();
+    break;
+  default:
+    return err(in.loc, "isspacep needs .global, .shared, .local, .const or .param");
+  }
+  CUVIRT_TRY(set(in.ops[0], r, Type::Pred));
   return Handled::Yes;
 }
 

@@ -1,6 +1,6 @@
 // Everything that needs the target: special registers, barriers, warp
 // collectives, fences, timers, trap; plus the instructions accepted but not
-// runnable yet (texture/surface, tensor cores), lowered to cuvirt.unsupported.
+// runnable yet (istypep, tensor cores), lowered to cuvirt.unsupported.
 #include "translate/ptx/lower_context.h"
 #include <fmt/format.h>
 
@@ -48,7 +48,16 @@ Value *FunctionLowering::specialRegister(const std::string &name, bool &known) {
     return i32call("cuvirt.dynshared.size");
   if (name == "%total_smem_size" || name == "%aggr_smem_size")
     return B.CreateAdd(i32call("cuvirt.dynshared.size"), B.getInt32(M.facts.shared.staticBytes[index]));
-  // performance monitors and environment registers read as zero
+  // environment registers: the driver's (cooperative_groups reads the grid
+  // workspace from %envreg1:%envreg2)
+  if (name.rfind("%envreg", 0) == 0) {
+    unsigned n = 0;
+    for (char c : name.substr(7))
+      n = c >= '0' && c <= '9' ? n * 10 + unsigned(c - '0') : 32;
+    if (n < 32)
+      return call("cuvirt.envreg", i32(), {B.getInt32(n)});
+  }
+  // performance monitors read as zero
   if (name.rfind("%envreg", 0) == 0 || name.rfind("%pm", 0) == 0 || name.rfind("%reserved_smem", 0) == 0)
     return name.find("_64") != std::string::npos ? (Value *)B.getInt64(0) : (Value *)B.getInt32(0);
   // clusters: every CTA is its own cluster of one
@@ -265,7 +274,12 @@ Expected<Handled> FunctionLowering::lowerParallel(const Instr &in) {
   }
   if (op == "pmevent" || op == "griddepcontrol" || op == "setmaxnreg")
     return Handled::Yes;
-  static const char *const texture[] = {"tex", "tld4", "txq", "suld", "sust", "sured", "suq", "istypep"};
+  {
+    PTX_GET(h, lowerTexture(in)); // lower_texture.cpp
+    if (h == Handled::Yes)
+      return h;
+  }
+  static const char *const texture[] = {"istypep"};
   static const char *const unsupported[] = {
       "mma",       "wmma",    "ldmatrix", "stmatrix", "movmatrix",           "wgmma", "mbarrier", "cp",
       "tensormap", "tcgen05", "multimem", "st",       "clusterlaunchcontrol"};

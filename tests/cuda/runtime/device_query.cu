@@ -74,9 +74,14 @@ int main() {
     cudaDevAttrMaxThreadsPerMultiProcessor, cudaDevAttrMaxSharedMemoryPerMultiprocessor,
     cudaDevAttrL2CacheSize, cudaDevAttrGlobalMemoryBusWidth, cudaDevAttrMemoryClockRate,
     cudaDevAttrMaxPitch, cudaDevAttrTextureAlignment, cudaDevAttrMaxSharedMemoryPerBlockOptin,
-    cudaDevAttrConcurrentManagedAccess, cudaDevAttrManagedMemory, cudaDevAttrCanMapHostMemory,
-    cudaDevAttrConcurrentKernels, cudaDevAttrMemoryPoolsSupported,
+    cudaDevAttrManagedMemory, cudaDevAttrConcurrentKernels, cudaDevAttrMemoryPoolsSupported,
   };
+  // 0 on real devices too (pre-Pascal, Windows WDDM; cuvirt's remote devices).
+  for (cudaDeviceAttr a : {cudaDevAttrConcurrentManagedAccess, cudaDevAttrCanMapHostMemory}) {
+    int v = -1;
+    CHECK(cudaDeviceGetAttribute(&v, a, 0));
+    EXPECT(v == 0 || v == 1, "cudaDeviceGetAttribute(%d) = %d, want 0 or 1", (int)a, v);
+  }
   for (cudaDeviceAttr a : positive) {
     int v = -1;
     CHECK(cudaDeviceGetAttribute(&v, a, 0));

@@ -308,6 +308,36 @@ TEST_CASE("exec: conversions with rounding and saturation") {
   CHECK(o[15] == 2);                          // 2.5 rounds to even
 }
 
+// Default hooks (no TargetHooks::directedOp): directed rounding goes through
+// the out-of-line strictfp helpers that switch the host's rounding mode, and
+// the mode is restored for the round-to-nearest code after them.
+TEST_CASE("exec: directed rounding through the mode-switching helpers") {
+  auto o = runOut<std::uint32_t>(R"(
+  add.rz.f32 %f1, 0f3F800000, 0f3EAAAAAB;   mov.b32 %r1, %f1;  st.global.u32 [%rd0], %r1;
+  add.rn.f32 %f1, 0f3F800000, 0f3EAAAAAB;   mov.b32 %r1, %f1;  st.global.u32 [%rd0+4], %r1;
+  mul.rm.f32 %f1, 0fFF7FFFFF, 0f40000000;   mov.b32 %r1, %f1;  st.global.u32 [%rd0+8], %r1;
+  mul.rz.f32 %f1, 0fFF7FFFFF, 0f40000000;   mov.b32 %r1, %f1;  st.global.u32 [%rd0+12], %r1;
+  div.rp.f32 %f1, 0f3F800000, 0f40400000;   mov.b32 %r1, %f1;  st.global.u32 [%rd0+16], %r1;
+  sqrt.rz.f32 %f1, 0f40000000;              mov.b32 %r1, %f1;  st.global.u32 [%rd0+20], %r1;
+  fma.rp.f32 %f1, 0f00000001, 0f3F000000, 0f00000000;  mov.b32 %r1, %f1;  st.global.u32 [%rd0+24], %r1;
+  sub.rm.f32 %f1, 0f00000000, 0f00000000;   mov.b32 %r1, %f1;  st.global.u32 [%rd0+28], %r1;
+  div.rz.f64 %fd1, 0d3FF0000000000000, 0d4008000000000000;
+  mov.b64 %rd1, %fd1;  st.global.u64 [%rd0+32], %rd1;
+  add.f32 %f1, 0f3F800000, 0f33800001;      mov.b32 %r1, %f1;  st.global.u32 [%rd0+40], %r1;
+)",
+                                 12);
+  CHECK(o[0] == 0x3faaaaaau);
+  CHECK(o[1] == 0x3faaaaabu);
+  CHECK(o[2] == 0xff800000u); // overflow down: -inf
+  CHECK(o[3] == 0xff7fffffu); // toward zero: -FLT_MAX
+  CHECK(o[4] == 0x3eaaaaabu);
+  CHECK(o[5] == 0x3fb504f3u);
+  CHECK(o[6] == 0x00000001u); // half the smallest denormal, rounded up
+  CHECK(o[7] == 0x80000000u); // 0 - 0 rounded down is -0
+  CHECK((std::uint64_t(o[9]) << 32 | o[8]) == 0x3fd5555555555555ull);
+  CHECK(o[10] == 0x3f800001u); // round-to-nearest again afterwards
+}
+
 TEST_CASE("exec: float comparisons, NaN handling, selection, testp, copysign") {
   auto o = runOut<std::uint32_t>(R"(
   mov.f32 %f1, 0f7FC00000;

@@ -259,6 +259,33 @@ TEST_CASE("tensor-core and texture instructions become cuvirt.unsupported naming
   CHECK(has(t, "mma.sync.aligned.m16n8k8.row.col.f32.f16.f16.f32"));
 }
 
+TEST_CASE("texture and surface instructions become cuvirt.tex/txq/suld/sust/suq calls on the handle") {
+  auto t = ir(R"(
+.visible .entry k(.param .u64 p)
+{
+  .reg .b32 %r<12>;
+  .reg .f32 %f<8>;
+  .reg .b64 %rd<4>;
+  ld.param.u64 %rd1, [p];
+  tex.2d.v4.f32.f32 {%f0,%f1,%f2,%f3}, [%rd1, {%f4,%f5}];
+  tex.level.a2d.v4.s32.f32 {%r0,%r1,%r2,%r3}, [%rd1, {%r4,%f4,%f5,%f5}], %f6;
+  tld4.g.2d.v4.f32.f32 {%f0,%f1,%f2,%f3}, [%rd1, {%f4,%f5}];
+  txq.width.b32 %r5, [%rd1];
+  suld.b.3d.v2.b32.zero {%r6,%r7}, [%rd1, {%r0,%r1,%r2,%r2}];
+  sust.b.1d.b16.trap [%rd1, {%r0}], {%r6};
+  suq.height.b32 %r8, [%rd1];
+  ret;
+}
+)");
+  CHECK(!has(t, "cuvirt.unsupported"));
+  CHECK(has(t, "call void @cuvirt.tex(ptr"));
+  CHECK(has(t, "i32 1, i32")); // op word of tex.2d.f32.f32: geometry 2d, nothing else
+  CHECK(has(t, "call i32 @cuvirt.txq(i64"));
+  CHECK(has(t, "call void @cuvirt.suld(ptr"));
+  CHECK(has(t, "call void @cuvirt.sust(ptr"));
+  CHECK(has(t, "call i32 @cuvirt.suq(i64"));
+}
+
 TEST_CASE("lowering errors: unknown opcodes and undefined names with line:col") {
   auto log = failure(".visible .entry k() {\n  .reg .b32 %r<2>;\n  frobnicate.u32 %r1, %r0;\n  ret;\n}\n");
   CHECK(has(log, "6:3:"));

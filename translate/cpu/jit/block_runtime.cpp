@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <memory>
+#include <pthread.h>
 #include <thread>
 
 namespace cuvirt::cpu::jit {
@@ -63,12 +64,32 @@ void evalBarRed(const KernelDesc &d, const std::int32_t *state, CollSlot *coll, 
 
 using namespace cuvirt::cpu::jit;
 
+// isspacep.local: a thread's local memory is its slot in this worker's frame
+// buffer, or (for out-of-line device functions) the worker's own stack.
+extern "C" __attribute__((visibility("default"))) bool cuvirt_cpu_islocal(std::uint64_t addr) {
+  auto within = [addr](const void *begin, std::size_t size) {
+    return addr - reinterpret_cast<std::uintptr_t>(begin) < size;
+  };
+  if (scratch.data && within(scratch.data.get(), scratch.size))
+    return true;
+  thread_local std::pair<void *, std::size_t> stack = [] {
+    std::pair<void *, std::size_t> s{nullptr, 0};
+    pthread_attr_t attr;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+      pthread_attr_getstack(&attr, &s.first, &s.second);
+      pthread_attr_destroy(&attr);
+    }
+    return s;
+  }();
+  return stack.second != 0 && within(stack.first, stack.second);
+}
+
 extern "C" __attribute__((visibility("default"))) void cuvirt_cpu_jit_run(cuvirt::cpu::BlockEnv *env,
                                                                           const KernelDesc *desc) {
   const KernelDesc &d = *desc;
   std::uint32_t n = env->blockDim[0] * env->blockDim[1] * env->blockDim[2];
   std::size_t frameBytes = alignUp(std::size_t(n) * std::size_t(d.frameBytes), 64);
-  std::size_t stateBytes = alignUp(std::size_t(n) * 4, 64);
+  std::size_t stateBytes = alignUp((std::size_t(n) + 1) * 4, 64); // state[n]: the lockstep flag
   std::uint8_t *base = scratch.get(frameBytes + stateBytes + std::size_t(n) * sizeof(CollSlot));
   if (!base)
     std::abort(); // out of memory for the block's frames: nothing sensible to return
@@ -76,6 +97,10 @@ extern "C" __attribute__((visibility("default"))) void cuvirt_cpu_jit_run(cuvirt
   auto *state = reinterpret_cast<std::int32_t *>(base + frameBytes);
   auto *coll = reinterpret_cast<CollSlot *>(base + frameBytes + stateBytes);
 
+  // state[n] != 0 while every round has been a fast one (all threads from
+  // one resume point to one other): loop counters are then the same in
+  // every thread (see blockify's loop rounds).
+  state[n] = 1;
   std::int32_t s = d.fast[0](env, frame, state, coll);
   for (;;) {
     if (s == kExit)
@@ -83,15 +108,54 @@ extern "C" __attribute__((visibility("default"))) void cuvirt_cpu_jit_run(cuvirt
     if (s >= 0 && s < d.numResume) {
       // Every thread stopped at the same point: evaluate it, resume them all.
       std::int32_t k = d.kinds[s];
-      if (isWarpKind(k))
-        evalWarpCollectives(d, state, coll, n);
+      if (isWarpKind(k) && d.shfl[3 * s] < 0) // inline shuffles: the region reads the lanes itself
+        evalWarpCollectives(d, state, coll, n, frame);
       else if (k >= kBarRedPopc && k <= kBarRedOr)
         evalBarRed(d, state, coll, n);
       s = d.fast[s](env, frame, state, coll);
       continue;
     }
-    // A mix: warp collectives first, block barriers only once every thread
-    // is at one (or has exited).
+    // A mix: threads in a loop round run first (they wait for nothing), then
+    // warp collectives, block barriers only once every thread is at one (or
+    // has exited).
+    state[n] = 0;
+    bool inLoop = false, agree = true;
+    std::int32_t agreed = -1;
+    for (std::uint32_t t = 0; t < n; ++t) {
+      if (state[t] == kExit)
+        continue;
+      state[t] &= ~kParked;
+      inLoop = inLoop || d.kinds[state[t]] == kLoop;
+      agree = agree && (agreed < 0 || agreed == state[t]);
+      agreed = state[t];
+    }
+    if (agreed < 0)
+      return; // every thread has exited
+    if (agree) {
+      // The threads still running agree: as above, skipping the exited ones.
+      std::int32_t k = d.kinds[agreed];
+      if (isWarpKind(k) && d.shfl[3 * agreed] >= 0) {
+        for (std::uint32_t w = 0; w * 32 < n; ++w) {
+          std::uint32_t present = 0;
+          for (std::uint32_t l = 0; l < 32 && w * 32 + l < n; ++l)
+            present |= (state[w * 32 + l] == agreed ? 1u : 0u) << l;
+          coll[w * 32].pad = present;
+        }
+      } else if (isWarpKind(k)) {
+        evalWarpCollectives(d, state, coll, n, frame);
+      } else if (k >= kBarRedPopc && k <= kBarRedOr) {
+        evalBarRed(d, state, coll, n);
+      }
+      s = d.fastLive[agreed](env, frame, state, coll);
+      continue;
+    }
+    if (inLoop) {
+      for (std::uint32_t t = 0; t < n; ++t)
+        if (state[t] != kExit && d.kinds[state[t]] != kLoop)
+          state[t] |= kParked;
+      s = d.generic(env, frame, state, coll);
+      continue;
+    }
     bool pendingWarp = false, live = false;
     for (std::uint32_t t = 0; t < n; ++t) {
       std::int32_t st = state[t];
@@ -103,7 +167,7 @@ extern "C" __attribute__((visibility("default"))) void cuvirt_cpu_jit_run(cuvirt
     if (!live)
       return;
     if (pendingWarp) {
-      evalWarpCollectives(d, state, coll, n);
+      evalWarpCollectives(d, state, coll, n, frame);
       for (std::uint32_t t = 0; t < n; ++t)
         if (state[t] >= 0 && state[t] < d.numResume && !isWarpKind(d.kinds[state[t]]))
           state[t] |= kParked;
@@ -115,6 +179,20 @@ extern "C" __attribute__((visibility("default"))) void cuvirt_cpu_jit_run(cuvirt
     }
     s = d.generic(env, frame, state, coll);
   }
+}
+
+extern "C" __attribute__((visibility("default"))) bool cuvirt_cpu_jit_uniform64(const std::uint64_t *p,
+                                                                                std::uint64_t n) {
+  // Runs once per loop round: eight independent lanes, so it vectorises.
+  const std::uint64_t v = p[0];
+  std::uint64_t d[8] = {};
+  std::uint64_t t = 0;
+  for (; t + 8 <= n; t += 8)
+    for (int k = 0; k < 8; ++k)
+      d[k] |= p[t + std::uint64_t(k)] ^ v;
+  for (; t < n; ++t)
+    d[0] |= p[t] ^ v;
+  return (d[0] | d[1] | d[2] | d[3] | d[4] | d[5] | d[6] | d[7]) == 0;
 }
 
 extern "C" __attribute__((visibility("default"))) std::uint64_t cuvirt_cpu_jit_globaltimer() {

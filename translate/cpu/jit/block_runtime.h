@@ -17,7 +17,7 @@ struct CollSlot {
   std::uint32_t pred;       // 20
   std::uint64_t result;     // 24
   std::uint32_t resultPred; // 32
-  std::uint32_t pad;        // 36
+  std::uint32_t pad;        // 36 (present lanes of a warp, see KernelDesc::fastLive)
 };
 static_assert(sizeof(CollSlot) == 40);
 
@@ -28,6 +28,7 @@ enum ResumeKind : std::int32_t {
   kBarRedPopc = 2,
   kBarRedAnd = 3,
   kBarRedOr = 4,
+  kLoop = 5, ///< the top of a per-thread loop: no synchronisation, threads run in rounds
   kWarpFirst = 16,
   kShflIdx = kWarpFirst,
   kShflUp,
@@ -54,6 +55,10 @@ enum ResumeKind : std::int32_t {
   kWarpLast = kWarpSync,
 };
 
+/// Blocks with fewer threads run per-thread loops whole, not in rounds (a
+/// second block function, compiled without them).
+constexpr std::uint32_t kMinRoundThreads = 64;
+
 inline bool isWarpKind(std::int32_t k) { return k >= kWarpFirst && k <= kWarpLast; }
 
 /// Thread states: a resume id, kExit, or a resume id | kParked (waiting at a
@@ -72,16 +77,30 @@ struct KernelDesc {
   const std::int32_t *kinds;
   const RegionFn *fast; ///< per resume id: all threads resume there
   RegionFn generic;     ///< any mix of states
+  /// Per resume id, 3 values: inline shuffles (constant b and c) keep their
+  /// operand in a 4-byte frame slot at byte prefix [0] (thread t's at
+  /// frame + n * prefix + 4 * t) with b = [1], c = [2]; the fast region
+  /// computes the result itself. -1 at [0]: the operands are in the CollSlot.
+  const std::int32_t *shfl;
+  /// Per resume id: all threads that have not exited resume there (exited
+  /// ones are skipped; an inline shuffle finds its warp's present lanes in
+  /// the `pad` of the warp's first CollSlot).
+  const RegionFn *fastLive;
 };
 
 /// Evaluates the warp collectives of all threads whose state is a warp kind.
-void evalWarpCollectives(const KernelDesc &desc, const std::int32_t *state, CollSlot *coll, std::uint32_t n);
+void evalWarpCollectives(const KernelDesc &desc, const std::int32_t *state, CollSlot *coll, std::uint32_t n,
+                         const std::uint8_t *frame);
 
 } // namespace cuvirt::cpu::jit
 
 extern "C" {
 /// Runs one block of a kernel with barriers/collectives (called by K.block).
 void cuvirt_cpu_jit_run(cuvirt::cpu::BlockEnv *env, const cuvirt::cpu::jit::KernelDesc *desc);
+/// isspacep.local: whether addr is in the calling worker's local memory.
+bool cuvirt_cpu_islocal(std::uint64_t addr);
 std::uint64_t cuvirt_cpu_jit_globaltimer();
+/// Whether the n values at p are all equal (a region's lockstep check).
+bool cuvirt_cpu_jit_uniform64(const std::uint64_t *p, std::uint64_t n);
 std::uint32_t cuvirt_cpu_jit_nsmid();
 }

@@ -5,6 +5,12 @@
 #include <llvm/ADT/PostOrderIterator.h>
 #include <llvm/ADT/SmallPtrSet.h>
 #include <llvm/ADT/StringSwitch.h>
+#include <llvm/Analysis/AssumptionCache.h>
+#include <llvm/Analysis/LoopInfo.h>
+#include <llvm/Analysis/ScalarEvolution.h>
+#include <llvm/Analysis/ScalarEvolutionExpressions.h>
+#include <llvm/Analysis/TargetLibraryInfo.h>
+#include <llvm/IR/Dominators.h>
 #include <llvm/IR/Constants.h>
 #include <llvm/IR/DebugInfo.h>
 #include <llvm/IR/IRBuilder.h>
@@ -26,10 +32,13 @@
 #include <llvm/Transforms/Utils/BasicBlockUtils.h>
 #include <llvm/Transforms/Utils/Cloning.h>
 #include <llvm/Transforms/Utils/Local.h>
+#include <llvm/Transforms/Utils/ScalarEvolutionExpander.h>
 #include <llvm/Transforms/Utils/ValueMapper.h>
 
+#include "translate/cpu/jit/spin_wait.h"
 #include <algorithm>
 #include <cstddef>
+#include <cstdlib>
 #include <fmt/format.h>
 #include <map>
 #include <set>
@@ -39,7 +48,7 @@ namespace cuvirt::cpu::jit {
 static_assert(offsetof(BlockEnv, gridDim) == 0 && offsetof(BlockEnv, blockDim) == 12 &&
                   offsetof(BlockEnv, blockIdx) == 24 && offsetof(BlockEnv, dynamicSharedBytes) == 36 &&
                   offsetof(BlockEnv, shared) == 40 && offsetof(BlockEnv, params) == 48 &&
-                  offsetof(BlockEnv, smid) == 64,
+                  offsetof(BlockEnv, smid) == 64 && offsetof(BlockEnv, gridWorkspace) == 72,
               "the IR below mirrors BlockEnv's layout");
 static_assert(offsetof(CollSlot, value) == 0 && offsetof(CollSlot, mask) == 8 &&
               offsetof(CollSlot, b) == 12 && offsetof(CollSlot, c) == 16 && offsetof(CollSlot, pred) == 20 &&
@@ -64,6 +73,7 @@ enum class Sr {
   SmId,
   NSmId,
   GridId,
+  EnvReg, // cuvirt.envreg(i32 n): %envreg<n>
   LmEq,
   LmLe,
   LmLt,
@@ -84,6 +94,7 @@ enum class Sr {
   Slot,
   CollSlotPtr,
   ResumeHere,
+  ShflResult, // cuvirt.jit.shfl: the result of an inline shuffle (see splitYields)
 };
 
 struct CallInfo {
@@ -114,6 +125,7 @@ CallInfo classify(StringRef name) {
               .Case("smid", Sr::SmId)
               .Case("nsmid", Sr::NSmId)
               .Case("gridid", Sr::GridId)
+              .Case("envreg", Sr::EnvReg)
               .Case("lanemask.eq", Sr::LmEq)
               .Case("lanemask.le", Sr::LmLe)
               .Case("lanemask.lt", Sr::LmLt)
@@ -132,6 +144,7 @@ CallInfo classify(StringRef name) {
               .Case("jit.slot", Sr::Slot)
               .Case("jit.collslot", Sr::CollSlotPtr)
               .Case("jit.yield", Sr::ResumeHere)
+              .Case("jit.shfl", Sr::ShflResult)
               .Default(Sr::None);
   if (ci.sr != Sr::None)
     return ci;
@@ -141,6 +154,7 @@ CallInfo classify(StringRef name) {
                 .Case("barrier.red.popc", kBarRedPopc)
                 .Case("barrier.red.and", kBarRedAnd)
                 .Case("barrier.red.or", kBarRedOr)
+                .Case("jit.loop", kLoop)
                 .Case("warpsync", kWarpSync)
                 .Case("shfl.idx", kShflIdx)
                 .Case("shfl.up", kShflUp)
@@ -187,6 +201,7 @@ bool isPureSr(Sr sr) {
   case Sr::SmId:
   case Sr::NSmId:
   case Sr::GridId:
+  case Sr::EnvReg:
   case Sr::LmEq:
   case Sr::LmLe:
   case Sr::LmLt:
@@ -228,7 +243,7 @@ public:
     i64_ = Type::getInt64Ty(ctx_);
     ptr_ = PointerType::getUnqual(ctx_);
     envTy_ = StructType::get(ctx_, {ArrayType::get(i32_, 3), ArrayType::get(i32_, 3), ArrayType::get(i32_, 3),
-                                    i32_, ptr_, ptr_, ptr_, i32_});
+                                    i32_, ptr_, ptr_, ptr_, i32_, i64_});
     yieldFn_ = getFn("cuvirt.jit.yield", Type::getVoidTy(ctx_), {i32_});
     slotFn_ = getFn("cuvirt.jit.slot", ptr_, {i32_});
     collFn_ = getFn("cuvirt.jit.collslot", ptr_, {});
@@ -258,7 +273,7 @@ private:
   }
 
   Status prepare();
-  Status blockifyKernel(Function &f);
+  Status blockifyKernel(Function &f, bool rounds = true);
   void markInvariantParamLoads(Function &f);
   std::vector<BasicBlock *> splitYields(Function &f, std::vector<std::int32_t> &kinds);
   void fixLiveAcross(Function &f, const std::vector<BasicBlock *> &entries);
@@ -284,7 +299,28 @@ private:
   std::vector<MDNode *> slotScopes_, slotNoAlias_; // per frame slot of the kernel being built
   std::set<Value *> uniform_; // analysed and uniform; anything made later counts as divergent
   void analyzeUniformity(Function &f);
-  void useUniformSlots(const std::vector<BasicBlock *> &clones, Frame &cf, const std::vector<SlotInfo> &slots,
+  SmallPtrSet<Value *, 8> ivSlots_; // loop-iteration counters (see rewriteInductions)
+  struct InlineShfl {
+    std::int32_t kind;
+    std::uint32_t b, c;
+    AllocaInst *value; // the operand, per thread (a frame slot)
+    std::int32_t slot = -1;
+  };
+  std::map<std::int32_t, InlineShfl> inlineShfl_; // by resume id
+  std::map<AllocaInst *, std::int32_t> slotOf_;   // allocasToSlots' numbering
+  std::set<int> checkedSlots_; // iteration counters that are uniform when every thread's is (checked at run time)
+  bool assumeChecked_ = false; // building the nest that runs when they are
+  bool sawChecked_ = false;    // the region reads one of them
+  bool skipExited_ = false;    // building a "fast, some threads exited" region (KernelDesc::fastLive)
+  Function *shflFn_ = nullptr;
+  void rewriteInductions(Function &f, const std::vector<BasicBlock *> &entries,
+                         const std::vector<std::int32_t> &kinds);
+  SmallPtrSet<Value *, 8> roundSlots_; // counters of loops whose top is a kLoop resume point
+  std::set<int> roundSlotIdx_;
+  bool yieldAtLoops(Function &f);
+  bool isRematerializable(Value *v, int depth) const;
+  void useUniformSlots(const std::vector<BasicBlock *> &clones, BasicBlock *regionEntry, Frame &cf,
+                       const std::vector<SlotInfo> &slots,
                        BasicBlock *entryBB);
 };
 
@@ -319,6 +355,8 @@ Status Blockifier::prepare() {
       continue;
     if (reaches(&f, &f))
       continue; // recursion: called per thread
+    if (f.hasFnAttribute(Attribute::StrictFP))
+      continue; // directed-rounding helpers: strictfp must not spread into the kernel
     f.removeFnAttr(Attribute::NoInline);
     f.addFnAttr(Attribute::AlwaysInline);
   }
@@ -361,6 +399,8 @@ Status Blockifier::prepare() {
   fpm.addPass(SimplifyCFGPass());
   mpm.addPass(createModuleToFunctionPassAdaptor(std::move(fpm)));
   mpm.run(m_, mam);
+  for (Function &f : m_) // cooperative grid syncs and inter-block flags spin: let waiters yield
+    markSpinLoops(f);
 
   // Functions left out of line: they cannot hold barriers/collectives (there
   // is no thread loop around them), and have no block context.
@@ -421,15 +461,66 @@ std::vector<BasicBlock *> Blockifier::splitYields(Function &f, std::vector<std::
       calls.push_back(c);
   std::vector<BasicBlock *> entries{&f.getEntryBlock()};
   kinds.assign(1, kEntry);
+  inlineShfl_.clear();
+  // Shuffles with constant lane operands whose operand store the next region
+  // cannot reach again (it would overwrite what other threads still read):
+  // the operand goes to a frame slot, and the region after it reads the
+  // source lane's slot itself when every thread is there (the usual case).
+  auto firstYieldFrom = [&](BasicBlock::iterator it, BasicBlock *bb) -> CallInst * {
+    for (; it != bb->end(); ++it)
+      if (auto *y = dyn_cast<CallInst>(&*it); y && classify(y).sr == Sr::Yield)
+        return y;
+    return nullptr;
+  };
+  auto reachesItself = [&](CallInst *c) {
+    if (firstYieldFrom(std::next(c->getIterator()), c->getParent()))
+      return false;
+    SmallPtrSet<BasicBlock *, 16> seen;
+    SmallVector<BasicBlock *, 16> work(successors(c->getParent()));
+    while (!work.empty()) {
+      BasicBlock *bb = work.pop_back_val();
+      if (!seen.insert(bb).second)
+        continue;
+      if (CallInst *y = firstYieldFrom(bb->begin(), bb)) {
+        if (y == c)
+          return true;
+        continue; // another yield ends this path
+      }
+      for (BasicBlock *succ : successors(bb))
+        work.push_back(succ);
+    }
+    return false;
+  };
+  std::set<CallInst *> inlineCalls;
+  for (CallInst *c : calls) {
+    std::int32_t kind = classify(c).kind;
+    if (kind < kShflIdx || kind > kShflBfly || c->arg_size() < 4 || !isa<ConstantInt>(c->getArgOperand(2)) ||
+        !isa<ConstantInt>(c->getArgOperand(3)) || c->getArgOperand(1)->getType()->getPrimitiveSizeInBits() != 32)
+      continue;
+    if (!reachesItself(c))
+      inlineCalls.insert(c);
+  }
+  if (!inlineCalls.empty() && !shflFn_)
+    shflFn_ = getFn("cuvirt.jit.shfl", StructType::get(ctx_, {i32_, i1_}), {i32_, ptr_});
   for (CallInst *c : calls) {
     std::int32_t kind = classify(c).kind;
     auto id = std::int32_t(entries.size());
     IRBuilder<> b(c);
+    if (inlineCalls.count(c)) {
+      Value *v = c->getArgOperand(1);
+      if (!v->getType()->isIntegerTy())
+        v = b.CreateBitCast(v, i32_);
+      IRBuilder<> eb(&*f.getEntryBlock().getFirstInsertionPt());
+      AllocaInst *a = eb.CreateAlloca(i32_, nullptr, "shfl.v");
+      b.CreateStore(v, a);
+      inlineShfl_[id] = {kind, std::uint32_t(cast<ConstantInt>(c->getArgOperand(2))->getZExtValue()),
+                         std::uint32_t(cast<ConstantInt>(c->getArgOperand(3))->getZExtValue()), a};
+    }
     auto field = [&](Value *slot, unsigned off) {
       return b.CreateConstInBoundsGEP1_32(b.getInt8Ty(), slot, off);
     };
     auto toI32 = [&](Value *v) { return b.CreateZExtOrTrunc(v, i32_); };
-    if (kind != kBarrier) {
+    if (kind != kBarrier && kind != kLoop && !inlineCalls.count(c)) {
       Value *slot = b.CreateCall(collFn_);
       if (kind >= kBarRedPopc && kind <= kBarRedOr) {
         b.CreateStore(toI32(c->getArgOperand(2)), field(slot, 20));
@@ -455,7 +546,20 @@ std::vector<BasicBlock *> Blockifier::splitYields(Function &f, std::vector<std::
     BasicBlock *head = c->getParent();
     BasicBlock *resume = head->splitBasicBlock(c, "resume");
     head->splitBasicBlock(y, "yield");
-    if (!c->getType()->isVoidTy()) {
+    if (inlineCalls.count(c)) {
+      IRBuilder<> r(c);
+      Value *res = r.CreateCall(shflFn_, {r.getInt32(std::uint32_t(id)), inlineShfl_[id].value});
+      if (res->getType() != c->getType()) {
+        Value *out = PoisonValue::get(c->getType());
+        auto *st = cast<StructType>(c->getType());
+        out = r.CreateInsertValue(out, r.CreateExtractValue(res, {0}), {0});
+        if (st->getNumElements() > 1)
+          out = r.CreateInsertValue(out, r.CreateZExtOrTrunc(r.CreateExtractValue(res, {1}), st->getElementType(1)),
+                                    {1});
+        res = out;
+      }
+      c->replaceAllUsesWith(res);
+    } else if (!c->getType()->isVoidTy()) {
       IRBuilder<> r(c);
       Value *slot = r.CreateCall(collFn_);
       Value *res = r.CreateLoad(i64_, r.CreateConstInBoundsGEP1_32(r.getInt8Ty(), slot, 24));
@@ -482,7 +586,7 @@ std::vector<BasicBlock *> Blockifier::splitYields(Function &f, std::vector<std::
   return entries;
 }
 
-bool isRematerializable(Value *v, int depth) {
+bool Blockifier::isRematerializable(Value *v, int depth) const {
   if (isa<Constant>(v) || isa<Argument>(v) || isa<AllocaInst>(v))
     return true;
   auto *i = dyn_cast<Instruction>(v);
@@ -491,7 +595,7 @@ bool isRematerializable(Value *v, int depth) {
   if (auto *cb = dyn_cast<CallBase>(i))
     return isPureSr(classify(cb).sr);
   if (auto *ld = dyn_cast<LoadInst>(i))
-    return ld->hasMetadata(LLVMContext::MD_invariant_load) &&
+    return (ld->hasMetadata(LLVMContext::MD_invariant_load) || ivSlots_.contains(ld->getPointerOperand())) &&
            isRematerializable(ld->getPointerOperand(), depth + 1);
   if (auto *bo = dyn_cast<BinaryOperator>(i)) {
     switch (bo->getOpcode()) {
@@ -550,6 +654,134 @@ SmallPtrSet<BasicBlock *, 16> liveInBlocks(Instruction *v) {
         work.push_back(p);
   }
   return live;
+}
+
+// A loop inside the thread loop runs scalar (LLVM vectorises innermost loops
+// only), one thread after another: a grid-stride accumulation is then a
+// chain of dependent adds. Its top becomes a resume point that synchronises
+// nothing (kLoop): each round runs one iteration of every thread, as a
+// vectorisable loop over the threads. Innermost loops whose trip count is
+// not a constant (constant ones LLVM unrolls), in kernels whose every alloca
+// can become a frame slot.
+bool Blockifier::yieldAtLoops(Function &f) {
+  for (Instruction &i : instructions(f))
+    if (auto *a = dyn_cast<AllocaInst>(&i); a && !a->getAllocationSize(dl_))
+      return false;
+  std::vector<BasicBlock *> headers;
+  {
+    DominatorTree dt(f);
+    LoopInfo li(dt);
+    TargetLibraryInfoImpl tlii(m_.getTargetTriple());
+    TargetLibraryInfo tli(tlii);
+    AssumptionCache ac(f);
+    ScalarEvolution se(f, tli, ac, dt, li);
+    for (Loop *l : li.getLoopsInPreorder()) {
+      if (!l->isInnermost() || !l->getLoopPreheader() || !l->getLoopLatch() || se.getSmallConstantTripCount(l))
+        continue;
+      bool yields = false;
+      for (BasicBlock *bb : l->blocks())
+        for (Instruction &i : *bb)
+          if (auto *c = dyn_cast<CallInst>(&i); c && classify(c).sr == Sr::Yield)
+            yields = true;
+      if (!yields)
+        headers.push_back(l->getHeader());
+    }
+  }
+  if (headers.empty())
+    return false;
+  Function *fn = getFn("cuvirt.jit.loop", Type::getVoidTy(ctx_), {});
+  fn->addFnAttr(Attribute::Convergent);
+  fn->addFnAttr(Attribute::NoUnwind);
+  for (BasicBlock *h : headers)
+    CallInst::Create(fn, {}, "", h->getFirstInsertionPt());
+  return true;
+}
+
+// Affine induction variables of loops that hold a resume point (the tile
+// pointers of a tiled kernel) would be kept per thread across the barrier and
+// reloaded as opaque values, which the vectoriser turns into gathers. Each
+// such loop instead gets one iteration counter in memory, written at the top
+// of every iteration, and its affine phis become `start + k * step` with a
+// rematerializable start: they are recomputed after each resume point, and
+// when every branch is uniform the counter is read once per region from
+// thread 0, so addresses stay affine in tid.x. The arithmetic wraps exactly
+// as the recurrence does.
+void Blockifier::rewriteInductions(Function &f, const std::vector<BasicBlock *> &entries,
+                                   const std::vector<std::int32_t> &kinds) {
+  SmallPtrSet<BasicBlock *, 16> resume(entries.begin() + 1, entries.end());
+  // (phi, header, preheader, step expanded in the preheader)
+  std::vector<std::tuple<PHINode *, BasicBlock *, BasicBlock *, Value *>> cands;
+  {
+    DominatorTree dt(f);
+    LoopInfo li(dt);
+    TargetLibraryInfoImpl tlii(m_.getTargetTriple());
+    TargetLibraryInfo tli(tlii);
+    AssumptionCache ac(f);
+    ScalarEvolution se(f, tli, ac, dt, li);
+    SCEVExpander exp(se, "iv.step");
+    for (Loop *l : li.getLoopsInPreorder()) {
+      BasicBlock *pre = l->getLoopPreheader();
+      if (!pre || !l->getLoopLatch() || none_of(l->blocks(), [&](BasicBlock *b) { return resume.contains(b); }))
+        continue;
+      for (PHINode &phi : l->getHeader()->phis()) {
+        if (!phi.getType()->isIntegerTy() && !phi.getType()->isPointerTy())
+          continue;
+        auto *ar = dyn_cast<SCEVAddRecExpr>(se.getSCEV(&phi));
+        if (!ar || ar->getLoop() != l || !ar->isAffine())
+          continue;
+        const SCEV *step = ar->getStepRecurrence(se);
+        if (!se.isLoopInvariant(step, l) || step->isZero() || !exp.isSafeToExpandAt(step, pre->getTerminator()))
+          continue;
+        Type *ty = phi.getType()->isPointerTy() ? dl_.getIndexType(phi.getType()) : phi.getType();
+        if (step->getType() != ty)
+          continue;
+        cands.emplace_back(&phi, l->getHeader(), pre, exp.expandCodeFor(step, ty, pre->getTerminator()));
+      }
+    }
+    exp.clear();
+  }
+  // The analyses are gone: the IR can change. Outer loops first, so an inner
+  // start built from an outer induction variable is rematerializable.
+  std::map<BasicBlock *, Value *> counter; // header -> this iteration's index (i64)
+  std::vector<PHINode *> dead;
+  {
+    for (auto [phi, header, pre, step] : cands) {
+      Value *start = phi->getIncomingValueForBlock(pre);
+      if (!isRematerializable(start, 0))
+        continue; // kept per thread like any other value
+      Value *&k = counter[header];
+      if (!k) {
+        IRBuilder<> eb(&*f.getEntryBlock().getFirstInsertionPt());
+        AllocaInst *slot = eb.CreateAlloca(i64_, nullptr, "iv.k");
+        ivSlots_.insert(slot);
+        // header -> yield -> its resume block: a loop that runs in rounds.
+        if (BasicBlock *y = header->getUniqueSuccessor())
+          if (BasicBlock *r = y->getUniqueSuccessor())
+            for (std::size_t e = 1; e < entries.size(); ++e)
+              if (entries[e] == r && kinds[e] == kLoop)
+                roundSlots_.insert(slot);
+        IRBuilder<> pb(pre->getTerminator());
+        pb.CreateStore(pb.getInt64(-1), slot);
+        IRBuilder<> hb(&*header->getFirstInsertionPt());
+        hb.CreateStore(hb.CreateAdd(hb.CreateLoad(i64_, slot, "iv.prev"), hb.getInt64(1)), slot);
+        // Read back, so that recomputing a user after a resume point reads the
+        // slot rather than adding one again.
+        k = hb.CreateLoad(i64_, slot, "iv.k");
+      }
+      IRBuilder<> hb(cast<Instruction>(k)->getNextNode());
+      Value *nv;
+      if (phi->getType()->isPointerTy()) {
+        nv = hb.CreateGEP(hb.getInt8Ty(), start, hb.CreateMul(k, step), phi->getName() + ".iv");
+      } else {
+        Value *kk = hb.CreateZExtOrTrunc(k, phi->getType());
+        nv = hb.CreateAdd(start, hb.CreateMul(kk, step), phi->getName() + ".iv");
+      }
+      phi->replaceAllUsesWith(nv);
+      dead.push_back(phi);
+    }
+    for (PHINode *phi : dead)
+      RecursivelyDeleteDeadPHINode(phi);
+  }
 }
 
 // Values live at a resume point: recompute them there when they depend only
@@ -611,10 +843,12 @@ void Blockifier::analyzeUniformity(Function &f) {
   divergent_.clear();
   std::vector<Instruction *> work;
   auto source = [&](Instruction &i) {
-    if (isa<AllocaInst>(i) || isa<AtomicRMWInst>(i) || isa<AtomicCmpXchgInst>(i))
+    if (isa<AllocaInst>(i))
+      return !ivSlots_.contains(&i);
+    if (isa<AtomicRMWInst>(i) || isa<AtomicCmpXchgInst>(i))
       return true;
-    if (auto *ld = dyn_cast<LoadInst>(&i))
-      return !ld->hasMetadata(paramKind());
+    if (auto *ld = dyn_cast<LoadInst>(&i)) // an iteration counter diverges only with the branches
+      return !ld->hasMetadata(paramKind()) && !ivSlots_.contains(ld->getPointerOperand());
     if (auto *cb = dyn_cast<CallBase>(&i)) {
       switch (classify(cb).sr) {
       case Sr::Ntid:
@@ -624,6 +858,7 @@ void Blockifier::analyzeUniformity(Function &f) {
       case Sr::SmId:
       case Sr::NSmId:
       case Sr::GridId:
+      case Sr::EnvReg:
       case Sr::SharedBase:
       case Sr::DynSharedBase:
       case Sr::DynSharedSize:
@@ -668,6 +903,7 @@ Status Blockifier::allocasToSlots(Function &f, std::vector<SlotInfo> &slots, std
     if (auto *a = dyn_cast<AllocaInst>(&i))
       allocas.push_back(a);
   slots.clear();
+  slotOf_.clear();
   for (AllocaInst *a : allocas) {
     auto size = a->getAllocationSize(dl_);
     if (!size || size->isScalable())
@@ -679,6 +915,7 @@ Status Blockifier::allocasToSlots(Function &f, std::vector<SlotInfo> &slots, std
     s.size = std::max<std::uint64_t>((size->getFixedValue() + s.align - 1) / s.align * s.align, s.align);
     auto idx = std::uint32_t(slots.size());
     slots.push_back(s);
+    slotOf_[a] = std::int32_t(idx);
     for (User *u : make_early_inc_range(a->users()))
       if (auto *ii = dyn_cast<IntrinsicInst>(u); ii && ii->isLifetimeStartOrEnd())
         ii->eraseFromParent();
@@ -707,6 +944,7 @@ Status Blockifier::allocasToSlots(Function &f, std::vector<SlotInfo> &slots, std
 
 struct Blockifier::Frame {
   Value *env = nullptr, *params = nullptr, *shared = nullptr, *dynBytes = nullptr, *smid = nullptr;
+  Value *gridWs = nullptr; // BlockEnv::gridWorkspace
   Value *n32 = nullptr, *n64 = nullptr;
   Value *bdim[3]{}, *gdim[3]{}, *bidx[3]{};
 
@@ -714,25 +952,46 @@ struct Blockifier::Frame {
   std::vector<Value *> slotBase;
   Value *tid[3]{}; // i32
   Value *t64 = nullptr, *t32 = nullptr;
+  int fastEntry = -1; // the resume id every thread starts at (fast regions), else -1
+  bool skipExited = false;
 };
 
 // In a region run by all threads, a uniform slot read before the thread has
 // written it in this region holds the value every thread had at the resume
 // point: read it once, from thread 0, before the thread loop. Indices built
 // from it become affine in tid.x, and conditions on it loop-invariant.
-void Blockifier::useUniformSlots(const std::vector<BasicBlock *> &clones, Frame &cf,
+void Blockifier::useUniformSlots(const std::vector<BasicBlock *> &clones, BasicBlock *regionEntry, Frame &cf,
                                  const std::vector<SlotInfo> &slots, BasicBlock *entryBB) {
   auto slotOf = [&](Value *p) -> int {
     auto *c = dyn_cast<CallInst>(p);
     if (!c || c->getCalledFunction() != slotFn_)
       return -1;
     auto idx = int(cast<ConstantInt>(c->getArgOperand(0))->getZExtValue());
+    if (checkedSlots_.count(idx))
+      return assumeChecked_ ? idx : (sawChecked_ = true, -1);
     return slots[std::size_t(idx)].uniform ? idx : -1;
   };
+  // The blocks this region runs: the thread loop's back edge leads to the
+  // next thread, whose slot a store did not touch, and clones the entry cannot
+  // reach (removed later) do not run.
+  SmallPtrSet<BasicBlock *, 32> body;
+  {
+    SmallPtrSet<BasicBlock *, 32> inClones(clones.begin(), clones.end());
+    SmallVector<BasicBlock *, 16> work{regionEntry};
+    while (!work.empty()) {
+      BasicBlock *bb = work.pop_back_val();
+      if (!inClones.contains(bb) || !body.insert(bb).second)
+        continue;
+      for (BasicBlock *succ : successors(bb))
+        work.push_back(succ);
+    }
+  }
   std::map<int, std::vector<StoreInst *>> stores;
   std::vector<std::pair<LoadInst *, int>> loads;
   for (BasicBlock *bb : clones)
     for (Instruction &i : *bb) {
+      if (!body.contains(bb))
+        break;
       if (auto *st = dyn_cast<StoreInst>(&i); st && slotOf(st->getPointerOperand()) >= 0)
         stores[slotOf(st->getPointerOperand())].push_back(st);
       else if (auto *ld = dyn_cast<LoadInst>(&i); ld && slotOf(ld->getPointerOperand()) >= 0)
@@ -751,7 +1010,7 @@ void Blockifier::useUniformSlots(const std::vector<BasicBlock *> &clones, Frame 
     }
     while (!work.empty()) {
       BasicBlock *bb = work.pop_back_val();
-      if (!reached.insert(bb).second)
+      if (!body.contains(bb) || !reached.insert(bb).second)
         continue;
       for (Instruction &i : *bb)
         dirty[idx].insert(&i);
@@ -812,6 +1071,7 @@ Function *Blockifier::emitRegion(Function &f, const std::string &name, bool with
   fr.shared = envField(ptr_, 4, 0, "shared");
   fr.params = envField(ptr_, 5, 0, "params");
   fr.smid = envField(i32_, 7, 0, "smid");
+  fr.gridWs = envField(i64_, 8, 0, "gridws");
   fr.n32 = b.CreateNUWMul(b.CreateNUWMul(fr.bdim[0], fr.bdim[1]), fr.bdim[2], "nthreads");
   fr.n64 = b.CreateZExt(fr.n32, i64_);
   Value *bx = b.CreateZExt(fr.bdim[0], i64_), *by = b.CreateZExt(fr.bdim[1], i64_),
@@ -820,12 +1080,19 @@ Function *Blockifier::emitRegion(Function &f, const std::string &name, bool with
     fr.frame = g->getArg(1);
     fr.state = g->getArg(2);
     fr.coll = g->getArg(3);
+    if (nested)
+      fr.fastEntry = entry;
+    fr.skipExited = skipExited_;
     for (const SlotInfo &s : slots)
       fr.slotBase.push_back(b.CreateNUWMul(fr.n64, b.getInt64(s.prefix)));
   }
 
+  // The small-block variant (K.whole, see blockifyKernel) shares K's layout.
+  std::string kernelKey = f.getName().str();
+  if (StringRef(kernelKey).ends_with(".whole"))
+    kernelKey.resize(kernelKey.size() - 6);
   std::uint32_t staticShared =
-      opts_.staticSharedBytes.contains(f.getName().str()) ? opts_.staticSharedBytes.at(f.getName().str()) : 0;
+      opts_.staticSharedBytes.contains(kernelKey) ? opts_.staticSharedBytes.at(kernelKey) : 0;
   BasicBlock *done = BasicBlock::Create(ctx_, "block.done", g);
   PHINode *doneAnd = nullptr, *doneOr = nullptr;
   {
@@ -886,11 +1153,17 @@ Function *Blockifier::emitRegion(Function &f, const std::string &name, bool with
     if (dispatch) {
       for (std::size_t k = 0; k < entries.size(); ++k)
         dispatch->addCase(ConstantInt::get(cast<IntegerType>(i32_), k), cast<BasicBlock>(vm[entries[k]]));
+    } else if (cf.skipExited) {
+      IRBuilder<> fb(from);
+      Value *s0 = fb.CreateLoad(i32_, fb.CreateInBoundsGEP(i32_, cf.state, cf.t64), "state");
+      fb.CreateCondBr(fb.CreateICmpEQ(s0, fb.getInt32(kExit)), join,
+                      cast<BasicBlock>(vm[entries[std::size_t(entry)]]));
+      st->addIncoming(fb.getInt32(kExit), from);
     } else {
       BranchInst::Create(cast<BasicBlock>(vm[entries[std::size_t(entry)]]), from);
     }
     if (!dispatch && withState)
-      useUniformSlots(clones, cf, slots, entryBB);
+      useUniformSlots(clones, cast<BasicBlock>(vm[entries[std::size_t(entry)]]), cf, slots, entryBB);
     lowerCalls(clones, cf, slots, staticShared);
     lastClones.insert(lastClones.end(), clones.begin(), clones.end());
     lastTidX = cf.tid[0];
@@ -1052,7 +1325,37 @@ Function *Blockifier::emitRegion(Function &f, const std::string &name, bool with
       BranchInst::Create(preG, pre1, all, entryBB);
       term->eraseFromParent();
     }
+    // Loop rounds: when every thread is in the same iteration of a loop (the
+    // usual case, checked at entry), a copy of the nest reads the iteration
+    // counters once, so induction variables stay affine in tid.x.
+    if (withState && sawChecked_) {
+      BasicBlock *preU = BasicBlock::Create(ctx_, "nest.lockstep", g, done);
+      assumeChecked_ = true;
+      BranchInst::Create(nest(1, preU), preU);
+      assumeChecked_ = false;
+      Instruction *term = entryBB->getTerminator();
+      BasicBlock *choose = BasicBlock::Create(ctx_, "nest.choose", g, preU);
+      term->removeFromParent();
+      term->insertInto(choose, choose->end());
+      IRBuilder<> eb(entryBB);
+      FunctionCallee same = m_.getOrInsertFunction("cuvirt_cpu_jit_uniform64", i1_, ptr_, i64_);
+      Value *all = eb.getTrue();
+      // Counters of loops that run in rounds are equal while every round so
+      // far has run all threads from one resume point to another (each round
+      // passes such a loop's top once or not at all, in every thread): the
+      // dispatcher says so in state[n]. Other counters are compared.
+      Value *lockstep = eb.CreateICmpNE(eb.CreateLoad(i32_, eb.CreateInBoundsGEP(i32_, fr.state, fr.n64)),
+                                        eb.getInt32(0));
+      for (int idx : checkedSlots_)
+        all = eb.CreateAnd(all, roundSlotIdx_.count(idx)
+                                    ? lockstep
+                                    : eb.CreateCall(same, {eb.CreateInBoundsGEP(eb.getInt8Ty(), fr.frame,
+                                                                                fr.slotBase[std::size_t(idx)]),
+                                                           fr.n64}));
+      eb.CreateCondBr(all, preU, choose);
+    }
   }
+  sawChecked_ = false;
   removeUnreachableBlocks(*g);
   hoistBlockInvariant(*g);
   markParallel(*g, threadLatches);
@@ -1247,6 +1550,13 @@ void Blockifier::lowerCalls(const std::vector<BasicBlock *> &blocks, Frame &fr,
     case Sr::GridId:
       v = b.getInt64(0);
       break;
+    case Sr::EnvReg: { // %envreg1:%envreg2 = the cooperative grid's workspace (hi:lo), the rest 0
+      auto *n = dyn_cast<ConstantInt>(c->getArgOperand(0));
+      unsigned reg = n ? unsigned(n->getZExtValue()) : 0;
+      v = reg == 1 || reg == 2 ? b.CreateTrunc(reg == 1 ? b.CreateLShr(fr.gridWs, 32) : fr.gridWs, i32_)
+                               : b.getInt32(0);
+      break;
+    }
     case Sr::LmEq:
       v = b.CreateShl(b.getInt32(1), laneId());
       break;
@@ -1306,6 +1616,62 @@ void Blockifier::lowerCalls(const std::vector<BasicBlock *> &blocks, Frame &fr,
     case Sr::CollSlotPtr:
       v = b.CreateInBoundsGEP(b.getInt8Ty(), fr.coll, b.CreateNUWMul(fr.t64, b.getInt64(40)));
       break;
+    case Sr::ShflResult: {
+      auto id = std::int32_t(cast<ConstantInt>(c->getArgOperand(0))->getSExtValue());
+      Value *res = nullptr, *pred = nullptr;
+      if (fr.fastEntry == id) {
+        // Every thread of the block stopped here, so every lane is present:
+        // PTX shfl.sync's source lane, read from that lane's operand slot.
+        const InlineShfl &s = inlineShfl_.at(id);
+        std::int32_t segMask = std::int32_t((s.c >> 8) & 31), cval = std::int32_t(s.c & 31);
+        std::int32_t bb = std::int32_t(s.b);
+        Value *ln = laneId();
+        Value *maxLane = b.CreateOr(b.CreateAnd(ln, segMask), b.getInt32(cval & ~segMask));
+        Value *j = nullptr;
+        switch (s.kind) {
+        case kShflUp:
+          j = b.CreateSub(ln, b.getInt32(bb));
+          pred = b.CreateICmpSGE(j, maxLane);
+          break;
+        case kShflDown:
+          j = b.CreateAdd(ln, b.getInt32(bb));
+          pred = b.CreateICmpSLE(j, maxLane);
+          break;
+        case kShflBfly:
+          j = b.CreateXor(ln, b.getInt32(bb));
+          pred = b.CreateICmpSLE(j, maxLane);
+          break;
+        default:
+          j = b.CreateOr(b.CreateAnd(ln, segMask), b.getInt32((bb & 31) & ~segMask));
+          pred = b.CreateICmpSLE(j, maxLane);
+          break;
+        }
+        Value *jOk = b.CreateAnd(pred, b.CreateICmpULE(j, b.getInt32(31))); // also j >= 0
+        Value *delta = b.CreateSExt(b.CreateSub(j, ln), i64_);
+        Value *src = b.CreateAdd(fr.t64, delta);
+        Value *ok = b.CreateAnd(jOk, b.CreateICmpULT(src, fr.n64)); // lanes past the block are absent
+        if (fr.skipExited) {
+          // Lanes that had exited are absent: the dispatcher left each warp's
+          // present lanes in its first CollSlot's pad.
+          Value *w0 = b.CreateAnd(fr.t64, b.getInt64(~std::uint64_t(31)));
+          Value *pp = b.CreateInBoundsGEP(b.getInt8Ty(), fr.coll, b.CreateAdd(b.CreateMul(w0, b.getInt64(40)),
+                                                                               b.getInt64(36)));
+          Value *present = b.CreateLoad(i32_, pp);
+          Value *bit = b.CreateAnd(b.CreateLShr(present, b.CreateAnd(j, b.getInt32(31))), b.getInt32(1));
+          ok = b.CreateAnd(ok, b.CreateICmpNE(bit, b.getInt32(0)));
+        }
+        delta = b.CreateSelect(ok, delta, b.getInt64(0));
+        Value *p = c->getArgOperand(1);
+        res = b.CreateLoad(i32_, b.CreateGEP(i32_, p, delta));
+      } else {
+        Value *slot = b.CreateInBoundsGEP(b.getInt8Ty(), fr.coll, b.CreateNUWMul(fr.t64, b.getInt64(40)));
+        res = b.CreateTrunc(b.CreateLoad(i64_, b.CreateConstInBoundsGEP1_32(b.getInt8Ty(), slot, 24)), i32_);
+        pred = b.CreateICmpNE(b.CreateLoad(i32_, b.CreateConstInBoundsGEP1_32(b.getInt8Ty(), slot, 32)),
+                              b.getInt32(0));
+      }
+      v = b.CreateInsertValue(b.CreateInsertValue(PoisonValue::get(c->getType()), res, {0}), pred, {1});
+      break;
+    }
     case Sr::Nanosleep:
       break;
     case Sr::Fence: {
@@ -1339,7 +1705,7 @@ void Blockifier::lowerCalls(const std::vector<BasicBlock *> &blocks, Frame &fr,
   }
 }
 
-Status Blockifier::blockifyKernel(Function &f) {
+Status Blockifier::blockifyKernel(Function &f, bool rounds) {
   std::string name = f.getName().str();
   for (Instruction &i : instructions(f))
     if (auto *cb = dyn_cast<CallBase>(&i)) {
@@ -1353,16 +1719,45 @@ Status Blockifier::blockifyKernel(Function &f) {
     }
   markInvariantParamLoads(f);
   std::vector<std::int32_t> kinds;
+  // Rounds only pay when enough threads share their cost: blocks with fewer
+  // run a variant compiled without them (K.whole.block, chosen per block).
+  Function *whole = nullptr;
+  if (rounds && !std::getenv("CUVIRT_JIT_NO_LOOP_ROUNDS")) { // experiments
+    ValueToValueMapTy vm;
+    Function *copy = CloneFunction(&f, vm);
+    copy->setName(name + ".whole");
+    if (yieldAtLoops(f)) {
+      CUVIRT_TRY(blockifyKernel(*copy, false));
+      whole = m_.getFunction(blockFunctionName(name + ".whole"));
+      whole->setLinkage(GlobalValue::InternalLinkage);
+    }
+    copy->eraseFromParent();
+  }
   std::vector<BasicBlock *> entries = splitYields(f, kinds);
   std::string blockName = blockFunctionName(name);
   if (entries.size() == 1) {
     emitRegion(f, blockName, false, true, entries, 0, {});
   } else {
+    uniformAllocas_.clear();
+    ivSlots_.clear();
+    roundSlots_.clear();
+    rewriteInductions(f, entries, kinds);
     analyzeUniformity(f);
+    if (allBranchesUniform_)
+      for (Value *a : ivSlots_)
+        uniformAllocas_.insert(a);
     fixLiveAcross(f, entries);
     std::vector<SlotInfo> slots;
     std::uint64_t frameBytes = 0;
     CUVIRT_TRY(allocasToSlots(f, slots, frameBytes));
+    for (auto &[id, sh] : inlineShfl_)
+      sh.slot = slotOf_.at(sh.value);
+    checkedSlots_.clear();
+    roundSlotIdx_.clear();
+    for (Value *a : ivSlots_) // erased by now: only compared as keys
+      if (auto it = slotOf_.find(static_cast<AllocaInst *>(a));
+          it != slotOf_.end() && !slots[std::size_t(it->second)].uniform)
+        checkedSlots_.insert(it->second), roundSlotIdx_.insert(roundSlots_.count(a) ? it->second : -1);
     MDBuilder mdb(ctx_);
     MDNode *domain = mdb.createAnonymousAliasScopeDomain(name + ".frame");
     slotScopes_.clear();
@@ -1379,6 +1774,13 @@ Status Blockifier::blockifyKernel(Function &f) {
     std::vector<Constant *> fast;
     for (std::size_t k = 0; k < entries.size(); ++k)
       fast.push_back(emitRegion(f, fmt::format("{}.r{}", name, k), true, true, entries, int(k), slots));
+    // The same for rounds in which the threads that have not exited agree
+    // (e.g. `if (warp == 0) { shuffles }` after the other warps returned).
+    std::vector<Constant *> fastLive;
+    skipExited_ = true;
+    for (std::size_t k = 0; k < entries.size(); ++k)
+      fastLive.push_back(emitRegion(f, fmt::format("{}.l{}", name, k), true, true, entries, int(k), slots));
+    skipExited_ = false;
     Function *generic = emitRegion(f, name + ".any", true, false, entries, -1, slots);
     auto *kindsTy = ArrayType::get(i32_, kinds.size());
     std::vector<Constant *> kindVals;
@@ -1389,16 +1791,50 @@ Status Blockifier::blockifyKernel(Function &f) {
     auto *fastTy = ArrayType::get(ptr_, fast.size());
     auto *fastGv = new GlobalVariable(m_, fastTy, true, GlobalValue::PrivateLinkage,
                                       ConstantArray::get(fastTy, fast), name + ".regions");
-    auto *descTy = StructType::get(ctx_, {i32_, i32_, ptr_, ptr_, ptr_});
+    // Per resume id: {operand slot prefix or -1, b, c} of inline shuffles.
+    std::vector<Constant *> shflVals;
+    for (std::size_t k = 0; k < kinds.size(); ++k) {
+      auto it = inlineShfl_.find(std::int32_t(k));
+      std::int64_t prefix = -1;
+      std::uint32_t sb = 0, sc = 0;
+      if (it != inlineShfl_.end()) {
+        prefix = std::int64_t(slots[std::size_t(it->second.slot)].prefix);
+        sb = it->second.b;
+        sc = it->second.c;
+      }
+      shflVals.push_back(ConstantInt::get(i32_, std::uint64_t(prefix)));
+      shflVals.push_back(ConstantInt::get(i32_, sb));
+      shflVals.push_back(ConstantInt::get(i32_, sc));
+    }
+    auto *shflTy = ArrayType::get(i32_, shflVals.size());
+    auto *shflGv = new GlobalVariable(m_, shflTy, true, GlobalValue::PrivateLinkage,
+                                      ConstantArray::get(shflTy, shflVals), name + ".shfl");
+    auto *fastLiveGv = new GlobalVariable(m_, fastTy, true, GlobalValue::PrivateLinkage,
+                                          ConstantArray::get(fastTy, fastLive), name + ".regions.live");
+    auto *descTy = StructType::get(ctx_, {i32_, i32_, ptr_, ptr_, ptr_, ptr_, ptr_});
     auto *desc = new GlobalVariable(
         m_, descTy, true, GlobalValue::PrivateLinkage,
         ConstantStruct::get(descTy, {ConstantInt::get(i32_, kinds.size()), ConstantInt::get(i32_, frameBytes),
-                                     kindsGv, fastGv, generic}),
+                                     kindsGv, fastGv, generic, shflGv, fastLiveGv}),
         name + ".desc");
     Function *blk = Function::Create(FunctionType::get(Type::getVoidTy(ctx_), {ptr_}, false),
                                      GlobalValue::ExternalLinkage, blockName, &m_);
     blk->addFnAttr(Attribute::NoUnwind);
     IRBuilder<> b(BasicBlock::Create(ctx_, "entry", blk));
+    if (whole) {
+      BasicBlock *small = BasicBlock::Create(ctx_, "whole", blk), *big = BasicBlock::Create(ctx_, "rounds", blk);
+      Value *n = nullptr;
+      for (unsigned d = 0; d < 3; ++d) {
+        Value *bd = b.CreateLoad(i32_, b.CreateInBoundsGEP(envTy_, blk->getArg(0),
+                                                           {b.getInt32(0), b.getInt32(1), b.getInt32(d)}));
+        n = n ? b.CreateMul(n, bd) : bd;
+      }
+      b.CreateCondBr(b.CreateICmpULT(n, b.getInt32(kMinRoundThreads)), small, big);
+      IRBuilder<> sb(small);
+      sb.CreateCall(whole, {blk->getArg(0)});
+      sb.CreateRetVoid();
+      b.SetInsertPoint(big);
+    }
     b.CreateCall(m_.getOrInsertFunction("cuvirt_cpu_jit_run", Type::getVoidTy(ctx_), ptr_, ptr_),
                  {blk->getArg(0), desc});
     b.CreateRetVoid();

@@ -1,10 +1,12 @@
 // The block-ification pass: per-thread kernels (translate/KERNEL_IR.md) ->
 // block functions with the BlockFn ABI (translate/cpu/kernel_abi.h).
 //
-// Kernels without barriers or warp collectives become one loop nest over the
-// block's threads (x innermost). Otherwise every barrier/collective is a
-// resume point: values live across one are kept per thread (or recomputed
-// when they only depend on thread-invariant inputs and the thread index), and
+// Kernels without barriers, warp collectives or variable-trip-count loops
+// become one loop nest over the block's threads (x innermost). Otherwise every
+// barrier/collective, and the top of each innermost such loop (so that it
+// runs in rounds, one iteration of every thread each), is a resume point:
+// values live across one are kept per thread (or recomputed when they only
+// depend on thread-invariant inputs and the thread index), and
 // each resume point gets a region function that runs all threads from there
 // to their next resume point. The C++ dispatcher (block_runtime.h) chains the
 // regions and evaluates collectives between them; any control flow around

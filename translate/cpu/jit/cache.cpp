@@ -8,12 +8,62 @@
 #include <llvm/ADT/StringRef.h>
 #include <llvm/Config/llvm-config.h>
 #include <llvm/TargetParser/Host.h>
+#include <dlfcn.h>
+#include <elf.h>
+#include <link.h>
 #include <unistd.h>
 #include <xxhash.h>
 
 namespace cuvirt::cpu::jit {
 
-std::string_view compilerVersion() { return "cuvirt-cpu-jit 4 (LLVM " LLVM_VERSION_STRING ")"; }
+namespace {
+
+// The GNU build ID of the binary holding this compiler (libcuda.so.1, or a
+// test executable): any rebuild of cuvirt changes it, so a cache entry can
+// never outlive the compiler that wrote it, even when nobody bumps the
+// version string. "" when the binary has no build ID.
+std::string compilerBuildId() {
+  Dl_info self{};
+  if (dladdr(reinterpret_cast<const void *>(&compilerBuildId), &self) == 0)
+    return {};
+  struct Search {
+    const void *base;
+    std::string id;
+  } search{self.dli_fbase, {}};
+  dl_iterate_phdr(
+      [](dl_phdr_info *info, size_t, void *data) {
+        auto *s = static_cast<Search *>(data);
+        for (int i = 0; i < info->dlpi_phnum; ++i) {
+          const ElfW(Phdr) &ph = info->dlpi_phdr[i];
+          if (ph.p_type == PT_LOAD && ph.p_offset == 0 &&
+              reinterpret_cast<const void *>(info->dlpi_addr + ph.p_vaddr) != s->base)
+            return 0; // another object
+        }
+        for (int i = 0; i < info->dlpi_phnum; ++i) {
+          const ElfW(Phdr) &ph = info->dlpi_phdr[i];
+          if (ph.p_type != PT_NOTE)
+            continue;
+          auto *p = reinterpret_cast<const unsigned char *>(info->dlpi_addr + ph.p_vaddr);
+          for (const unsigned char *end = p + ph.p_memsz; p + sizeof(ElfW(Nhdr)) <= end;) {
+            auto *note = reinterpret_cast<const ElfW(Nhdr) *>(p);
+            const unsigned char *desc = p + sizeof(ElfW(Nhdr)) + ((note->n_namesz + 3) & ~3u);
+            if (note->n_type == NT_GNU_BUILD_ID && desc + note->n_descsz <= end) {
+              for (unsigned k = 0; k < note->n_descsz; ++k)
+                s->id += fmt::format("{:02x}", desc[k]);
+              return 1;
+            }
+            p = desc + ((note->n_descsz + 3) & ~3u);
+          }
+        }
+        return 1;
+      },
+      &search);
+  return search.id;
+}
+
+} // namespace
+
+std::string_view compilerVersion() { return "cuvirt-cpu-jit 6 (LLVM " LLVM_VERSION_STRING ")"; }
 
 std::string cacheKey(std::string_view source) {
   // The host CPU decides the code (AVX-512 or not): part of the key.
@@ -33,6 +83,8 @@ std::string cacheKey(std::string_view source) {
   add(source);
   add(compilerVersion());
   add(host);
+  static const std::string buildId = compilerBuildId();
+  add(buildId);
   XXH128_hash_t h = XXH3_128bits_digest(st);
   XXH3_freeState(st);
   return fmt::format("{:016x}{:016x}", h.high64, h.low64);

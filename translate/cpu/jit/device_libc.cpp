@@ -1,4 +1,5 @@
 // Device-side printf, malloc and free for CPU kernels.
+#include "translate/cpu/jit/kernel_output.h"
 #include "translate/cpu/kernel_abi.h"
 #include <cstdint>
 #include <cstdio>
@@ -38,7 +39,27 @@ void appendf(std::string &out, const char *spec, auto value) {
   out.append(big.data(), std::size_t(n));
 }
 
+thread_local cuvirt::OutputSink *t_output = nullptr;
+
 } // namespace
+
+namespace cuvirt::cpu {
+
+KernelOutputScope::KernelOutputScope(OutputSink *sink) : outer_(t_output) { t_output = sink; }
+KernelOutputScope::~KernelOutputScope() { t_output = outer_; }
+
+void writeKernelOutput(int fd, std::string_view text) {
+  if (t_output != nullptr) {
+    t_output->write(fd, text);
+    return;
+  }
+  std::FILE *f = fd == 2 ? stderr : stdout;
+  std::fwrite(text.data(), 1, text.size(), f);
+  if (fd == 2)
+    std::fflush(f);
+}
+
+} // namespace cuvirt::cpu
 
 extern "C" __attribute__((visibility("default"))) int cuvirt_cpu_vprintf(const char *format,
                                                                          const void *args) {
@@ -142,7 +163,7 @@ extern "C" __attribute__((visibility("default"))) int cuvirt_cpu_vprintf(const c
     p = q;
   }
   // One write per call, so lines of concurrent blocks do not interleave.
-  std::fwrite(out.data(), 1, out.size(), stdout);
+  cuvirt::cpu::writeKernelOutput(1, out);
   return count;
 }
 

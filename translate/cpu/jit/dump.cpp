@@ -1,6 +1,7 @@
 // Debug dumps of the JIT stages (see dump.h).
 #include "translate/cpu/jit/dump.h"
 #include "translate/cpu/jit/engine.h"
+#include "translate/cpu/jit/rounding.h"
 #ifdef CUVIRT_HAVE_PTX_LOWER
 #include "translate/ptx/lower.h"
 #endif
@@ -65,6 +66,7 @@ Expected<std::string> dumpPtx(std::string_view ptx, DumpStage stage, std::string
   ptx::TargetHooks hooks;
   hooks.triple = (*tm)->getTargetTriple().str();
   hooks.dataLayout = (*tm)->createDataLayout().getStringRepresentation();
+  hooks.directedOp = jit::hostDirectedRounding(**tm);
   llvm::LLVMContext context;
   auto lowered = ptx::lower(ptx, context, hooks, log);
   if (!lowered.ok())

@@ -3,6 +3,9 @@
 #include "translate/cpu/jit/block_runtime.h"
 #include "translate/cpu/jit/blockify.h"
 #include "translate/cpu/jit/cache.h"
+#include "translate/cpu/jit/rounding.h"
+#include "translate/cpu/jit/spin_wait.h"
+#include "translate/cpu/jit/device_texture.h"
 #ifdef CUVIRT_HAVE_PTX_LOWER
 #include "translate/ptx/lower.h"
 #endif
@@ -139,7 +142,17 @@ public:
     def("cuvirt_cpu_free", reinterpret_cast<const void *>(&cuvirt_cpu_free));
     def("cuvirt_cpu_jit_run", reinterpret_cast<const void *>(&cuvirt_cpu_jit_run));
     def("cuvirt_cpu_jit_globaltimer", reinterpret_cast<const void *>(&cuvirt_cpu_jit_globaltimer));
+    def("cuvirt_cpu_jit_uniform64", reinterpret_cast<const void *>(&cuvirt_cpu_jit_uniform64));
     def("cuvirt_cpu_jit_nsmid", reinterpret_cast<const void *>(&cuvirt_cpu_jit_nsmid));
+    def("cuvirt_cpu_jit_spin_wait", reinterpret_cast<const void *>(&cuvirt_cpu_jit_spin_wait));
+    def("cuvirt_cpu_jit_spin_begin", reinterpret_cast<const void *>(&cuvirt_cpu_jit_spin_begin));
+    def("cuvirt_cpu_tex", reinterpret_cast<const void *>(&cuvirt_cpu_tex));
+    def("cuvirt_cpu_islocal", reinterpret_cast<const void *>(&cuvirt_cpu_islocal));
+    def("cuvirt_cpu_txq", reinterpret_cast<const void *>(&cuvirt_cpu_txq));
+    def("cuvirt_cpu_suq", reinterpret_cast<const void *>(&cuvirt_cpu_suq));
+    def("cuvirt_cpu_suld", reinterpret_cast<const void *>(&cuvirt_cpu_suld));
+    def("cuvirt_cpu_sust", reinterpret_cast<const void *>(&cuvirt_cpu_sust));
+    def("cuvirt_cpu_sured", reinterpret_cast<const void *>(&cuvirt_cpu_sured));
     for (const auto &[name, addr] : options.globals)
       syms[j.mangleAndIntern(name)] = {orc::ExecutorAddr(addr), JITSymbolFlags::Exported};
     if (Error e = jd.define(orc::absoluteSymbols(std::move(syms))))
@@ -229,6 +242,10 @@ Expected<std::unique_ptr<llvm::TargetMachine>> hostTargetMachine() {
 Status blockifyForHost(llvm::Module &m, llvm::TargetMachine &tm, const ModuleInfo &info, std::string &log) {
   m.setTargetTriple(tm.getTargetTriple());
   m.setDataLayout(tm.createDataLayout());
+  // Texture/surface calls are plain per-thread helpers (device_texture.cpp).
+  for (const char *name : {"tex", "txq", "suq", "suld", "sust", "sured", "islocal"})
+    if (Function *f = m.getFunction(std::string("cuvirt.") + name); f && f->isDeclaration())
+      f->setName(std::string("cuvirt_cpu_") + name);
   BlockifyOptions bo;
   for (const KernelInfo &k : info.kernels)
     bo.staticSharedBytes[k.name] = k.staticSharedBytes;
@@ -398,6 +415,7 @@ Expected<std::unique_ptr<CompiledModule>> compilePtx(std::string_view ptx, const
   ptx::TargetHooks hooks;
   hooks.triple = (*tm)->getTargetTriple().str();
   hooks.dataLayout = (*tm)->createDataLayout().getStringRepresentation();
+  hooks.directedOp = jit::hostDirectedRounding(**tm);
   auto context = std::make_unique<llvm::LLVMContext>();
   auto lowered = ptx::lower(ptx, *context, hooks, log);
   if (!lowered.ok())

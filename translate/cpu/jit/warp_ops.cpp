@@ -6,6 +6,7 @@
 #include "translate/cpu/jit/block_runtime.h"
 #include <algorithm>
 #include <bit>
+#include <cstring>
 
 namespace cuvirt::cpu::jit {
 namespace {
@@ -159,7 +160,8 @@ void evalLane(std::int32_t kind, std::uint32_t lane, std::uint32_t present, cons
 
 } // namespace
 
-void evalWarpCollectives(const KernelDesc &desc, const std::int32_t *state, CollSlot *coll, std::uint32_t n) {
+void evalWarpCollectives(const KernelDesc &desc, const std::int32_t *state, CollSlot *coll, std::uint32_t n,
+                         const std::uint8_t *frame) {
   for (std::uint32_t w = 0; w * 32 < n; ++w) {
     std::uint32_t lanes = std::min<std::uint32_t>(32, n - w * 32);
     const std::int32_t *ws = state + w * 32;
@@ -174,6 +176,19 @@ void evalWarpCollectives(const KernelDesc &desc, const std::int32_t *state, Coll
       std::uint32_t present = 0;
       for (std::uint32_t k = l; k < lanes; ++k)
         present |= (ws[k] == s ? 1u : 0u) << k;
+      if (const std::int32_t *sh = desc.shfl + 3 * s; sh[0] >= 0) {
+        // An inline shuffle: its operand is in a frame slot, b and c constant.
+        const auto *values = frame + std::size_t(n) * std::uint32_t(sh[0]);
+        for (std::uint32_t m = present; m; m &= m - 1) {
+          std::uint32_t k = std::uint32_t(std::countr_zero(m));
+          std::uint32_t v;
+          std::memcpy(&v, values + 4 * (std::size_t(w) * 32 + k), 4);
+          wc[k].value = v;
+          wc[k].mask = 0xffffffffu;
+          wc[k].b = std::uint32_t(sh[1]);
+          wc[k].c = std::uint32_t(sh[2]);
+        }
+      }
       for (std::uint32_t m = present; m; m &= m - 1) {
         std::uint32_t k = std::uint32_t(std::countr_zero(m));
         out[k] = wc[k];

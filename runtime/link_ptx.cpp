@@ -1,0 +1,398 @@
+// PTX-level linking: each unit is split into its top-level statements, the
+// parser says what each statement declares, and the output is the kept
+// statements of every linked unit under one .version/.target header.
+// Working on the text keeps everything downstream (module info, variable
+// allocation, the JIT and its cache, remote devices) unchanged: a linked
+// module is just a PTX module.
+#include "runtime/link.h"
+#include "translate/ptx/ast.h"
+#include "translate/ptx/lexer.h"
+#include "translate/ptx/parser.h"
+#include "translate/ptx/ptx.h"
+#include <algorithm>
+#include <fmt/format.h>
+#include <map>
+#include <set>
+
+namespace cuvirt::link {
+namespace {
+
+using ptx::Tok;
+using ptx::Token;
+
+/// Functions the device provides without a definition in any input (the
+/// driver's built-ins, resolved by the CPU JIT).
+bool isBuiltin(std::string_view name) {
+  return name == "vprintf" || name == "malloc" || name == "free" || name == "__assertfail";
+}
+
+enum class Role : std::uint8_t {
+  Header,     ///< .version / .target / .address_size: replaced by one header
+  Other,      ///< kept as is (.file, .pragma, internal prototypes, dynamic .extern .shared)
+  Definition, ///< a symbol other modules can see (.entry, .visible, .weak, .common)
+  Internal,   ///< a definition private to its module: renamed on collision
+  Reference,  ///< a declaration resolved by a definition elsewhere
+};
+
+struct Stmt {
+  std::size_t first = 0, last = 0; ///< token indices, inclusive
+  Role role = Role::Other;
+  std::vector<std::string> names;
+  bool weak = false; ///< .weak / .common: another definition wins
+  bool keep = true;
+};
+
+struct Unit {
+  const PtxUnit *src = nullptr;
+  std::vector<Token> toks;
+  std::vector<Stmt> stmts;
+  unsigned version = 0; ///< major * 10 + minor
+  std::string target;   ///< the first .target name (sm_80)
+  int sm = 0;
+  bool included = false;
+  std::map<std::string, std::string, std::less<>> renames;
+};
+
+bool before(ptx::SrcLoc a, ptx::SrcLoc b) { return a.line < b.line || (a.line == b.line && a.col < b.col); }
+
+/// Top-level statements, mirroring the parser's module-level grammar.
+std::vector<Stmt> split(const std::vector<Token> &t) {
+  std::vector<Stmt> out;
+  std::size_t i = 0;
+  auto atEnd = [&] { return t[i].kind == Tok::End; };
+  while (!atEnd()) {
+    Stmt s;
+    s.first = i;
+    const Token &a = t[i];
+    if (a.isDir(".version") || a.isDir(".address_size")) {
+      s.role = Role::Header;
+      ++i;
+      if (!atEnd())
+        ++i;
+    } else if (a.isDir(".target")) {
+      s.role = Role::Header;
+      ++i;
+      if (!atEnd())
+        ++i;
+      while (!atEnd() && t[i].is(',')) {
+        ++i;
+        if (!atEnd())
+          ++i;
+      }
+    } else if (a.isDir(".file") || a.isDir(".loc")) {
+      // end at the line's end (no ';'), as the parser does
+      ++i;
+      while (!atEnd() && t[i].loc.line == a.loc.line && !t[i].is(';'))
+        ++i;
+      if (!atEnd() && t[i].is(';'))
+        ++i;
+    } else {
+      // a declaration, .pragma or .section: up to ';' at depth 0 or the '}'
+      // that closes a function body or a section
+      int paren = 0, brace = 0;
+      bool block = false;
+      for (; !atEnd(); ++i) {
+        const Token &x = t[i];
+        if (brace == 0 && (x.isDir(".entry") || x.isDir(".func") || x.isDir(".section")))
+          block = true;
+        if (x.is('('))
+          ++paren;
+        else if (x.is(')'))
+          --paren;
+        else if (x.is('{'))
+          ++brace;
+        else if (x.is('}')) {
+          if (--brace == 0 && block && !t[i + 1].is(';')) {
+            ++i;
+            break;
+          }
+        } else if (x.is(';') && brace == 0 && paren == 0) {
+          ++i;
+          break;
+        }
+      }
+    }
+    s.last = i - 1;
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+/// The statement holding source location `loc`.
+Stmt *statementAt(Unit &u, ptx::SrcLoc loc) {
+  auto it = std::upper_bound(u.stmts.begin(), u.stmts.end(), loc,
+                             [&](ptx::SrcLoc l, const Stmt &s) { return before(l, u.toks[s.first].loc); });
+  if (it == u.stmts.begin())
+    return nullptr;
+  return &*std::prev(it);
+}
+
+void classify(Stmt *s, Role role, const std::string &name, bool weak) {
+  if (s == nullptr)
+    return;
+  // a statement declaring several variables keeps the first one's role
+  if (s->names.empty()) {
+    s->role = role;
+    s->weak = weak;
+  }
+  s->names.push_back(name);
+}
+
+/// The front end's "line:col: message" lines as linker errors of `unit`.
+void appendLines(std::string &log, const std::string &unit, std::string_view lines) {
+  for (std::size_t at = 0; at < lines.size();) {
+    auto nl = std::min(lines.find('\n', at), lines.size());
+    log += fmt::format("error   : {}, {}\n", unit, lines.substr(at, nl - at));
+    at = nl + 1;
+  }
+}
+
+Status analyse(Unit &u, std::string &log) {
+  const std::string &text = u.src->ptx;
+  std::string parseLog;
+  auto m = ptx::parse(text, parseLog);
+  if (!m) {
+    appendLines(log, u.src->name, parseLog);
+    return error(CUDA_ERROR_INVALID_PTX, "link input {} is not valid PTX", u.src->name);
+  }
+  if (m->addressSize != 64) {
+    log += fmt::format("error   : {}: {}-bit PTX cannot be linked (.address_size 64 only)\n", u.src->name,
+                       m->addressSize);
+    return error(CUDA_ERROR_INVALID_PTX, "link input {} is 32-bit PTX", u.src->name);
+  }
+  u.version = m->versionMajor * 10 + m->versionMinor;
+  for (const auto &t : m->target) {
+    if (t.rfind("sm_", 0) != 0)
+      continue;
+    u.target = t;
+    u.sm = std::atoi(t.c_str() + 3);
+    break;
+  }
+  u.toks = ptx::lex(text);
+  u.stmts = split(u.toks);
+  for (const auto &f : m->functions) {
+    bool external = f.isEntry || f.isVisible || f.isWeak || f.isExtern;
+    Role role = f.hasBody ? (external ? Role::Definition : Role::Internal)
+                          : (external ? Role::Reference : Role::Other);
+    classify(statementAt(u, f.loc), role, f.name, f.isWeak && !f.isVisible);
+  }
+  for (const auto &v : m->globals) {
+    Role role;
+    if (v.space == ptx::Space::Shared && v.isExtern)
+      role = Role::Other; // dynamic shared memory: each module's own view
+    else if (v.isExtern)
+      role = Role::Reference;
+    else if (v.isVisible || v.isWeak || v.isCommon)
+      role = Role::Definition;
+    else
+      role = Role::Internal;
+    classify(statementAt(u, v.loc), role, v.name, (v.isWeak || v.isCommon) && !v.isVisible);
+  }
+  return {};
+}
+
+/// The statement's text with the unit's renames applied.
+void emit(const Unit &u, const Stmt &s, std::string &out) {
+  const char *base = u.src->ptx.data();
+  std::size_t pos = static_cast<std::size_t>(u.toks[s.first].text.data() - base);
+  const std::size_t end =
+      static_cast<std::size_t>(u.toks[s.last].text.data() - base) + u.toks[s.last].text.size();
+  for (std::size_t i = s.first; i <= s.last && !u.renames.empty(); ++i) {
+    const Token &t = u.toks[i];
+    if (t.kind != Tok::Ident)
+      continue;
+    auto r = u.renames.find(t.text);
+    if (r == u.renames.end())
+      continue;
+    std::size_t at = static_cast<std::size_t>(t.text.data() - base);
+    out.append(base + pos, at - pos);
+    out += r->second;
+    pos = at + t.text.size();
+  }
+  out.append(base + pos, end - pos);
+  out += '\n';
+}
+
+struct Site {
+  std::size_t unit;
+  Stmt *stmt;
+};
+
+} // namespace
+
+Expected<std::string> linkPtx(const std::vector<PtxUnit> &units, std::string &log) {
+  if (units.empty()) {
+    log += "error   : nothing to link: no input was added\n";
+    return error(CUDA_ERROR_INVALID_VALUE, "cuLinkComplete: no inputs");
+  }
+  std::vector<Unit> us(units.size());
+  for (std::size_t i = 0; i < units.size(); ++i) {
+    us[i].src = &units[i];
+    us[i].included = !units[i].lazy;
+    if (!units[i].lazy) {
+      CUVIRT_TRY(analyse(us[i], log));
+      continue;
+    }
+    // an archive member that does not parse can only be left out
+    std::string memberLog;
+    if (!analyse(us[i], memberLog).ok()) {
+      us[i].stmts.clear();
+      log += fmt::format("info    : '{}' left out: it is not valid PTX\n", units[i].name);
+    }
+  }
+
+  // Archive members join while they define something still undefined.
+  auto definedAndNeeded = [&](std::set<std::string, std::less<>> &defined, std::set<std::string> &needed) {
+    defined.clear();
+    needed.clear();
+    for (auto &u : us)
+      for (auto &s : u.stmts)
+        if (u.included && s.role == Role::Definition)
+          defined.insert(s.names.begin(), s.names.end());
+    for (auto &u : us)
+      for (auto &s : u.stmts)
+        if (u.included && s.role == Role::Reference)
+          for (auto &n : s.names)
+            if (!defined.count(n) && !isBuiltin(n))
+              needed.insert(n);
+  };
+  std::set<std::string, std::less<>> defined;
+  std::set<std::string> needed;
+  for (bool changed = true; changed;) {
+    changed = false;
+    definedAndNeeded(defined, needed);
+    for (auto &u : us) {
+      if (u.included)
+        continue;
+      for (auto &s : u.stmts)
+        if (s.role == Role::Definition &&
+            std::any_of(s.names.begin(), s.names.end(), [&](auto &n) { return needed.count(n) != 0; }))
+          u.included = changed = true;
+      if (u.included)
+        break; // recompute what is needed with this member in
+    }
+  }
+
+  // archive members were not checked when added: now they are needed
+  for (auto &u : us) {
+    if (!u.included || !u.src->lazy)
+      continue;
+    std::string checkLog;
+    if (auto info = ptx::moduleInfo(u.src->ptx, checkLog); !info) {
+      appendLines(log, u.src->name, checkLog);
+      return info.status();
+    }
+  }
+
+  std::map<std::string, std::vector<Site>> defs, refs;
+  for (std::size_t i = 0; i < us.size(); ++i) {
+    if (!us[i].included)
+      continue;
+    for (auto &s : us[i].stmts) {
+      if (s.role == Role::Definition)
+        for (auto &n : s.names)
+          defs[n].push_back({i, &s});
+      if (s.role == Role::Reference)
+        for (auto &n : s.names)
+          refs[n].push_back({i, &s});
+    }
+  }
+
+  bool failed = false, undefined = false;
+  for (auto &[name, sites] : defs) {
+    const Site *strong = nullptr;
+    for (auto &site : sites) {
+      if (site.stmt->weak)
+        continue;
+      if (strong != nullptr) {
+        log += fmt::format("error   : Multiple definition of '{}' in '{}', first defined in '{}'\n", name,
+                           units[site.unit].name, units[strong->unit].name);
+        failed = true;
+        continue;
+      }
+      strong = &site;
+    }
+    // the strong definition (else the first weak one) wins
+    const Site *winner = strong != nullptr ? strong : &sites.front();
+    for (auto &site : sites)
+      if (&site != winner && site.stmt->names.size() == 1)
+        site.stmt->keep = false;
+  }
+  for (auto &[name, sites] : refs) {
+    if (defs.count(name)) {
+      for (auto &site : sites)
+        if (site.stmt->names.size() == 1)
+          site.stmt->keep = false;
+      continue;
+    }
+    if (isBuiltin(name)) {
+      for (std::size_t k = 1; k < sites.size(); ++k)
+        sites[k].stmt->keep = false; // one declaration is enough
+      continue;
+    }
+    for (auto &site : sites)
+      log += fmt::format("error   : Undefined reference to '{}' in '{}'\n", name, units[site.unit].name);
+    failed = undefined = true;
+  }
+  if (failed)
+    return error(undefined ? CUDA_ERROR_NOT_FOUND : CUDA_ERROR_INVALID_PTX, "linking failed:\n{}", log);
+
+  // Internal symbols keep their names unless an earlier module or another
+  // module's external symbol already uses the name.
+  std::set<std::string> external;
+  for (auto &[n, s] : defs)
+    external.insert(n);
+  for (auto &[n, s] : refs)
+    external.insert(n);
+  std::set<std::string> taken;
+  for (std::size_t i = 0; i < us.size(); ++i) {
+    Unit &u = us[i];
+    if (!u.included)
+      continue;
+    std::vector<std::string> mine;
+    for (auto &s : u.stmts)
+      for (auto &n : s.names) {
+        if (s.role == Role::Internal && (taken.count(n) || external.count(n)))
+          u.renames[n] = fmt::format("{}__cuvirt_link{}", n, i);
+        mine.push_back(n);
+      }
+    taken.insert(mine.begin(), mine.end());
+  }
+
+  unsigned version = 0;
+  int sm = 0;
+  std::string target = "sm_52";
+  for (auto &u : us) {
+    if (!u.included)
+      continue;
+    version = std::max(version, u.version);
+    if (u.sm > sm) {
+      sm = u.sm;
+      target = u.target;
+    }
+  }
+  std::string out =
+      fmt::format(".version {}.{}\n.target {}\n.address_size 64\n", version / 10, version % 10, target);
+  std::string names;
+  std::size_t linked = 0;
+  for (auto &u : us)
+    if (u.included) {
+      names += fmt::format(" {}", u.src->name);
+      ++linked;
+    }
+  out += fmt::format("// linked by cuvirt from:{}\n", names);
+  log += fmt::format("info    : linked {} PTX module(s):{}\n", linked, names);
+  for (auto &u : us) {
+    if (!u.included)
+      continue;
+    out += fmt::format("\n// ---- {}\n", u.src->name);
+    for (auto &s : u.stmts)
+      if (s.keep && s.role != Role::Header)
+        emit(u, s, out);
+    for (auto &[from, to] : u.renames)
+      log += fmt::format("info    : '{}' in '{}' renamed to '{}' (internal symbol)\n", from, u.src->name, to);
+  }
+  return out;
+}
+
+} // namespace cuvirt::link

@@ -1,0 +1,201 @@
+// The JIT linker: cross-module references between PTX inputs, the logs,
+// undefined and multiple definitions, and bad arguments.
+#include "conformance.h"
+#include <cstring>
+#include <string>
+
+namespace {
+// Defines a visible function and variable, and an internal helper whose
+// name the other module uses too.
+const char *kLib = R"(
+.version 8.0
+.target sm_75
+.address_size 64
+
+.visible .global .align 4 .u32 lib_base = 40;
+
+.func (.param .b32 r) helper(.param .b32 x)
+{
+  .reg .b32 %r<3>;
+  ld.param.u32 %r1, [x];
+  add.u32 %r2, %r1, 1000;
+  st.param.b32 [r], %r2;
+  ret;
+}
+
+.visible .func (.param .b32 r) lib_twice(.param .b32 x)
+{
+  .reg .b32 %r<4>;
+  ld.param.u32 %r1, [x];
+  shl.b32 %r2, %r1, 1;
+  ld.global.u32 %r3, [lib_base];
+  add.u32 %r2, %r2, %r3;
+  st.param.b32 [r], %r2;
+  ret;
+}
+)";
+
+// Uses them through .extern declarations; its own `helper` is different.
+const char *kMain = R"(
+.version 8.0
+.target sm_75
+.address_size 64
+
+.extern .global .align 4 .u32 lib_base;
+.extern .func (.param .b32 r) lib_twice(.param .b32 x);
+
+.func (.param .b32 r) helper(.param .b32 x)
+{
+  .reg .b32 %r<3>;
+  ld.param.u32 %r1, [x];
+  add.u32 %r2, %r1, 7;
+  st.param.b32 [r], %r2;
+  ret;
+}
+
+.visible .entry use(.param .u64 out)
+{
+  .reg .b32 %r<6>;
+  .reg .b64 %rd<3>;
+  ld.param.u64 %rd1, [out];
+  cvta.to.global.u64 %rd2, %rd1;
+  mov.u32 %r1, 1;
+  {
+    .param .b32 a;
+    .param .b32 b;
+    st.param.b32 [a], %r1;
+    call.uni (b), lib_twice, (a);
+    ld.param.b32 %r2, [b];
+  }
+  {
+    .param .b32 a;
+    .param .b32 b;
+    st.param.b32 [a], %r2;
+    call.uni (b), helper, (a);
+    ld.param.b32 %r3, [b];
+  }
+  ld.global.u32 %r4, [lib_base];
+  st.global.u32 [%rd2], %r3;
+  st.global.u32 [%rd2+4], %r4;
+  ret;
+}
+)";
+
+struct Logs {
+  char info[4096] = {}, err[4096] = {};
+  float wall = -1;
+  CUjit_option opts[5] = {CU_JIT_INFO_LOG_BUFFER, CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES, CU_JIT_ERROR_LOG_BUFFER,
+                          CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES, CU_JIT_WALL_TIME};
+  void *vals[5] = {info, reinterpret_cast<void *>(sizeof info), err, reinterpret_cast<void *>(sizeof err),
+                   nullptr};
+  float wallTime() const {
+    float f;
+    std::memcpy(&f, &vals[4], sizeof f);
+    return f;
+  }
+};
+
+CUresult addPtx(CUlinkState s, const char *ptx, const char *name) {
+  return cuLinkAddData(s, CU_JIT_INPUT_PTX, const_cast<char *>(ptx), std::strlen(ptx) + 1, name, 0, nullptr,
+                       nullptr);
+}
+} // namespace
+
+TEST_CASE("cuLink: two PTX modules resolve each other's externs and run") {
+  ContextFixture f;
+  Logs logs;
+  CUlinkState s = nullptr;
+  REQUIRE(cuLinkCreate(5, logs.opts, logs.vals, &s) == CUDA_SUCCESS);
+  REQUIRE(addPtx(s, kMain, "main.ptx") == CUDA_SUCCESS);
+  REQUIRE(addPtx(s, kLib, "lib.ptx") == CUDA_SUCCESS);
+  void *image = nullptr;
+  size_t size = 0;
+  REQUIRE(cuLinkComplete(s, &image, &size) == CUDA_SUCCESS);
+  CHECK(size > 0);
+  CHECK(std::string(logs.err).empty());
+  CHECK(std::string(logs.info).find("linked 2 PTX module") != std::string::npos);
+  CHECK(reinterpret_cast<size_t>(logs.vals[1]) == std::strlen(logs.info));
+  CHECK(logs.wallTime() >= 0.0f);
+
+  CUmodule mod = nullptr;
+  REQUIRE(cuModuleLoadData(&mod, image) == CUDA_SUCCESS);
+  CHECK(cuLinkDestroy(s) == CUDA_SUCCESS); // the module keeps its own copy
+  CUfunction fn = nullptr;
+  REQUIRE(cuModuleGetFunction(&fn, mod, "use") == CUDA_SUCCESS);
+  CUdeviceptr base = 0;
+  size_t bytes = 0;
+  REQUIRE(cuModuleGetGlobal(&base, &bytes, mod, "lib_base") == CUDA_SUCCESS);
+  CHECK(bytes == 4);
+  unsigned newBase = 100;
+  REQUIRE(cuMemcpyHtoD(base, &newBase, sizeof newBase) == CUDA_SUCCESS);
+  CUdeviceptr out = 0;
+  REQUIRE(cuMemAlloc(&out, 8) == CUDA_SUCCESS);
+  void *args[] = {&out};
+  REQUIRE(cuLaunchKernel(fn, 1, 1, 1, 1, 1, 1, 0, nullptr, args, nullptr) == CUDA_SUCCESS);
+  unsigned host[2] = {};
+  REQUIRE(cuMemcpyDtoH(host, out, sizeof host) == CUDA_SUCCESS);
+  // lib_twice(1) = 2 + lib_base (100); then main's helper adds 7, not 1000
+  CHECK(host[0] == 109);
+  CHECK(host[1] == 100);
+  cuMemFree(out);
+  CHECK(cuModuleUnload(mod) == CUDA_SUCCESS);
+}
+
+TEST_CASE("cuLink: an undefined reference names the symbol") {
+  ContextFixture f;
+  Logs logs;
+  CUlinkState s = nullptr;
+  REQUIRE(cuLinkCreate(5, logs.opts, logs.vals, &s) == CUDA_SUCCESS);
+  REQUIRE(addPtx(s, kMain, "main.ptx") == CUDA_SUCCESS);
+  void *image = nullptr;
+  size_t size = 0;
+  CHECK(cuLinkComplete(s, &image, &size) == CUDA_ERROR_NOT_FOUND);
+  std::string err = logs.err;
+  CHECK(err.find("Undefined reference to 'lib_twice' in 'main.ptx'") != std::string::npos);
+  CHECK(err.find("lib_base") != std::string::npos);
+  CHECK(cuLinkDestroy(s) == CUDA_SUCCESS);
+}
+
+TEST_CASE("cuLink: a symbol defined twice is an error") {
+  ContextFixture f;
+  Logs logs;
+  CUlinkState s = nullptr;
+  REQUIRE(cuLinkCreate(4, logs.opts, logs.vals, &s) == CUDA_SUCCESS);
+  REQUIRE(addPtx(s, kLib, "a.ptx") == CUDA_SUCCESS);
+  REQUIRE(addPtx(s, kLib, "b.ptx") == CUDA_SUCCESS);
+  void *image = nullptr;
+  size_t size = 0;
+  CHECK(cuLinkComplete(s, &image, &size) == CUDA_ERROR_INVALID_PTX);
+  CHECK(std::string(logs.err).find("Multiple definition of 'lib_twice' in 'b.ptx'") != std::string::npos);
+  CHECK(cuLinkDestroy(s) == CUDA_SUCCESS);
+}
+
+TEST_CASE("cuLink: bad input and bad arguments") {
+  ContextFixture f;
+  Logs logs;
+  CUlinkState s = nullptr;
+  CHECK(cuLinkCreate(0, nullptr, nullptr, nullptr) == CUDA_ERROR_INVALID_VALUE);
+  CHECK(cuLinkCreate(2, nullptr, nullptr, &s) == CUDA_ERROR_INVALID_VALUE);
+  REQUIRE(cuLinkCreate(4, logs.opts, logs.vals, &s) == CUDA_SUCCESS);
+  const char bad[] = ".version 8.0\n.target sm_75\n.address_size 64\n.visible .entry k() { frobnicate; }\n";
+  CHECK(addPtx(s, bad, "bad.ptx") == CUDA_ERROR_INVALID_PTX);
+  CHECK(std::string(logs.err).find("bad.ptx") != std::string::npos);
+  CHECK(cuLinkAddData(s, CU_JIT_INPUT_PTX, nullptr, 10, "x", 0, nullptr, nullptr) ==
+        CUDA_ERROR_INVALID_VALUE);
+  char junk[64] = "not a fatbin at all";
+  CHECK(cuLinkAddData(s, CU_JIT_INPUT_FATBINARY, junk, sizeof junk, "junk", 0, nullptr, nullptr) ==
+        CUDA_ERROR_INVALID_IMAGE);
+  CHECK(cuLinkAddData(s, CU_JIT_INPUT_OBJECT, junk, sizeof junk, "junk.o", 0, nullptr, nullptr) ==
+        CUDA_ERROR_INVALID_IMAGE);
+  CHECK(cuLinkAddData(s, CU_JIT_INPUT_NVVM, junk, sizeof junk, "x.ltoir", 0, nullptr, nullptr) ==
+        CUDA_ERROR_NOT_SUPPORTED);
+  CHECK(cuLinkAddFile(s, CU_JIT_INPUT_PTX, "/nonexistent/x.ptx", 0, nullptr, nullptr) ==
+        CUDA_ERROR_FILE_NOT_FOUND);
+  void *image = nullptr;
+  size_t size = 0;
+  CHECK(cuLinkComplete(s, nullptr, &size) == CUDA_ERROR_INVALID_VALUE);
+  CHECK(cuLinkComplete(s, &image, &size) == CUDA_ERROR_INVALID_VALUE); // nothing was added
+  CHECK(cuLinkDestroy(s) == CUDA_SUCCESS);
+  CHECK(cuLinkDestroy(s) == CUDA_ERROR_INVALID_HANDLE);
+  CHECK(addPtx(s, kLib, "lib.ptx") == CUDA_ERROR_INVALID_HANDLE);
+}

@@ -1,0 +1,17 @@
+#!/bin/sh
+# run_client.sh CUVIRT_RUN SCRIPT: runs a Python CUDA client through
+# cuvirt-run (the way a user would), with fresh JIT caches.
+# Exit 77 (meson: SKIP) comes from the script when its package is missing.
+set -u
+run=$1
+script=$2
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/cuvirt-python.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT
+export CUVIRT_JIT_CACHE="$tmp/jit" CUPY_CACHE_DIR="$tmp/cupy" NUMBA_CACHE_DIR="$tmp/numba"
+# NVVM (numba) and NVRTC's headers (CuPy) come from the toolkit.
+export CUDA_HOME="${CUDA_HOME:-${CUDA_PATH:-/usr/local/cuda}}"
+# CuPy's CUB-accelerated reductions (prebuilt in cupy/cuda/cub.so) do not
+# run on cuvirt yet (tests/python/README.md); its plain reduction kernels
+# exercise the same driver paths.
+export CUPY_ACCELERATORS="${CUPY_ACCELERATORS-}"
+"$run" -- python3 "$script"
