@@ -744,44 +744,42 @@ void Blockifier::rewriteInductions(Function &f, const std::vector<BasicBlock *> 
   // start built from an outer induction variable is rematerializable.
   std::map<BasicBlock *, Value *> counter; // header -> this iteration's index (i64)
   std::vector<PHINode *> dead;
-  {
-    for (auto [phi, header, pre, step] : cands) {
-      Value *start = phi->getIncomingValueForBlock(pre);
-      if (!isRematerializable(start, 0))
-        continue; // kept per thread like any other value
-      Value *&k = counter[header];
-      if (!k) {
-        IRBuilder<> eb(&*f.getEntryBlock().getFirstInsertionPt());
-        AllocaInst *slot = eb.CreateAlloca(i64_, nullptr, "iv.k");
-        ivSlots_.insert(slot);
-        // header -> yield -> its resume block: a loop that runs in rounds.
-        if (BasicBlock *y = header->getUniqueSuccessor())
-          if (BasicBlock *r = y->getUniqueSuccessor())
-            for (std::size_t e = 1; e < entries.size(); ++e)
-              if (entries[e] == r && kinds[e] == kLoop)
-                roundSlots_.insert(slot);
-        IRBuilder<> pb(pre->getTerminator());
-        pb.CreateStore(pb.getInt64(-1), slot);
-        IRBuilder<> hb(&*header->getFirstInsertionPt());
-        hb.CreateStore(hb.CreateAdd(hb.CreateLoad(i64_, slot, "iv.prev"), hb.getInt64(1)), slot);
-        // Read back, so that recomputing a user after a resume point reads the
-        // slot rather than adding one again.
-        k = hb.CreateLoad(i64_, slot, "iv.k");
-      }
-      IRBuilder<> hb(cast<Instruction>(k)->getNextNode());
-      Value *nv;
-      if (phi->getType()->isPointerTy()) {
-        nv = hb.CreateGEP(hb.getInt8Ty(), start, hb.CreateMul(k, step), phi->getName() + ".iv");
-      } else {
-        Value *kk = hb.CreateZExtOrTrunc(k, phi->getType());
-        nv = hb.CreateAdd(start, hb.CreateMul(kk, step), phi->getName() + ".iv");
-      }
-      phi->replaceAllUsesWith(nv);
-      dead.push_back(phi);
+  for (auto [phi, header, pre, step] : cands) {
+    Value *start = phi->getIncomingValueForBlock(pre);
+    if (!isRematerializable(start, 0))
+      continue; // kept per thread like any other value
+    Value *&k = counter[header];
+    if (!k) {
+      IRBuilder<> eb(&*f.getEntryBlock().getFirstInsertionPt());
+      AllocaInst *slot = eb.CreateAlloca(i64_, nullptr, "iv.k");
+      ivSlots_.insert(slot);
+      // header -> yield -> its resume block: a loop that runs in rounds.
+      if (BasicBlock *y = header->getUniqueSuccessor())
+        if (BasicBlock *r = y->getUniqueSuccessor())
+          for (std::size_t e = 1; e < entries.size(); ++e)
+            if (entries[e] == r && kinds[e] == kLoop)
+              roundSlots_.insert(slot);
+      IRBuilder<> pb(pre->getTerminator());
+      pb.CreateStore(pb.getInt64(-1), slot);
+      IRBuilder<> hb(&*header->getFirstInsertionPt());
+      hb.CreateStore(hb.CreateAdd(hb.CreateLoad(i64_, slot, "iv.prev"), hb.getInt64(1)), slot);
+      // Read back, so that recomputing a user after a resume point reads the
+      // slot rather than adding one again.
+      k = hb.CreateLoad(i64_, slot, "iv.k");
     }
-    for (PHINode *phi : dead)
-      RecursivelyDeleteDeadPHINode(phi);
+    IRBuilder<> hb(cast<Instruction>(k)->getNextNode());
+    Value *nv;
+    if (phi->getType()->isPointerTy()) {
+      nv = hb.CreateGEP(hb.getInt8Ty(), start, hb.CreateMul(k, step), phi->getName() + ".iv");
+    } else {
+      Value *kk = hb.CreateZExtOrTrunc(k, phi->getType());
+      nv = hb.CreateAdd(start, hb.CreateMul(kk, step), phi->getName() + ".iv");
+    }
+    phi->replaceAllUsesWith(nv);
+    dead.push_back(phi);
   }
+  for (PHINode *phi : dead)
+    RecursivelyDeleteDeadPHINode(phi);
 }
 
 // Values live at a resume point: recompute them there when they depend only
