@@ -3,7 +3,9 @@
 //                      request, one reply) vs ZeroMQ REQ/REP vs raw TCP
 //   async ops        - pipelined fills on a queue per second (launches too,
 //                      once the CPU device runs kernels)
-//   bandwidth        - H2D / D2H copyNow, 1 MiB ... 1 GiB, vs raw TCP
+//   bandwidth        - H2D / D2H copyNow, 1 MiB ... 1 GiB, vs raw TCP; for
+//                      D2H and raw TCP reads also this process's CPU ms and
+//                      minor page faults per GB (steadier than MB/s under load)
 // Needs CUVIRT_REMOTE=<a cuvirtd endpoint>; bench/run_remote.sh starts one.
 #include "runtime/backend.h"
 #include "translate/ptx/ptx.h"
@@ -16,6 +18,7 @@
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -26,6 +29,19 @@ using Clock = std::chrono::steady_clock;
 using namespace cuvirt;
 
 namespace {
+
+/// This process's CPU seconds (all threads, zmq's included) and minor page
+/// faults so far: per-byte client cost that the machine's load does not move.
+struct Usage {
+  double cpu = 0;
+  long faults = 0;
+};
+Usage usage() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  auto sec = [](timeval t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+  return {sec(u.ru_utime) + sec(u.ru_stime), u.ru_minflt};
+}
 
 double seconds(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
@@ -280,8 +296,8 @@ int main(int argc, char **argv) {
   // --- bandwidth ----------------------------------------------------------------
   std::vector<std::uint8_t> host(maxBytes);
   std::memset(host.data(), 1, host.size());
-  std::printf("%10s %12s %12s %12s %12s %8s %8s\n", "bytes", "H2D MB/s", "TCP-w MB/s", "D2H MB/s",
-              "TCP-r MB/s", "H2D/TCP", "D2H/TCP");
+  std::printf("%10s %12s %12s %12s %12s %8s %8s %14s %14s\n", "bytes", "H2D MB/s", "TCP-w MB/s", "D2H MB/s",
+              "TCP-r MB/s", "H2D/TCP", "D2H/TCP", "D2H cpu,flt/GB", "TCP-r cpu,flt");
   for (std::size_t n = 1u << 20; n <= maxBytes; n *= 4) {
     const int reps = static_cast<int>(std::max<std::size_t>(3, (std::size_t(1) << 30) / n));
     CopyOp h2d;
@@ -299,9 +315,11 @@ int main(int argc, char **argv) {
     for (int i = 0; i < reps && !failed; ++i)
       failed = !dev.copyNow(h2d).ok();
     const double up = n * reps / seconds(t0, Clock::now()) / 1e6;
+    const Usage d2hStart = usage();
     t0 = Clock::now();
     for (int i = 0; i < reps && !failed; ++i)
       failed = !dev.copyNow(d2h).ok();
+    const Usage d2hEnd = usage();
     if (failed) {
       std::printf("%10zu copy failed: %s\n", n, lastErrorMessage().c_str());
       break;
@@ -315,14 +333,20 @@ int main(int argc, char **argv) {
       readAll(fd, &ack, 1);
     }
     const double tcpUp = n * reps / seconds(t0, Clock::now()) / 1e6;
+    const Usage tcpStart = usage();
     t0 = Clock::now();
     for (int i = 0; i < reps; ++i) {
       tcpCommand(fd, 'r', n);
       readAll(fd, host.data(), n);
     }
     const double tcpDown = n * reps / seconds(t0, Clock::now()) / 1e6;
-    std::printf("%10zu %12.0f %12.0f %12.0f %12.0f %8.2f %8.2f\n", n, up, tcpUp, down, tcpDown, up / tcpUp,
-                down / tcpDown);
+    const Usage tcpEnd = usage();
+    // Client CPU ms and minor faults per GB read.
+    const double gb = static_cast<double>(n) * reps / 1e9;
+    std::printf("%10zu %12.0f %12.0f %12.0f %12.0f %8.2f %8.2f %8.0f,%5.0f %8.0f,%5.0f\n", n, up, tcpUp, down,
+                tcpDown, up / tcpUp, down / tcpDown, (d2hEnd.cpu - d2hStart.cpu) * 1e3 / gb,
+                (d2hEnd.faults - d2hStart.faults) / gb, (tcpEnd.cpu - tcpStart.cpu) * 1e3 / gb,
+                (tcpEnd.faults - tcpStart.faults) / gb);
   }
   close(fd);
   kill(tcpChild, SIGKILL);

@@ -31,13 +31,13 @@ __global__ void syncs(int rounds, unsigned *counter) {
   }
 }
 
-#define CK(x)                                                                                                      \
-  do {                                                                                                             \
-    cudaError_t e = (x);                                                                                           \
-    if (e != cudaSuccess) {                                                                                        \
-      std::fprintf(stderr, "%s: %s\n", #x, cudaGetErrorString(e));                                                 \
-      std::exit(1);                                                                                                \
-    }                                                                                                              \
+#define CK(x)                                                                                                \
+  do {                                                                                                       \
+    cudaError_t e = (x);                                                                                     \
+    if (e != cudaSuccess) {                                                                                  \
+      std::fprintf(stderr, "%s: %s\n", #x, cudaGetErrorString(e));                                           \
+      std::exit(1);                                                                                          \
+    }                                                                                                        \
   } while (0)
 
 template <class F> double best(F f) {
@@ -60,7 +60,8 @@ int main() {
   const int tb = 256, blocks = (n + tb - 1) / tb;
   double rn = best([&] { nearest<<<blocks, tb>>>(x, y, n); });
   double rd = best([&] { directed<<<blocks, tb>>>(x, y, n); });
-  std::printf("2^22 floats: round-to-nearest %.2f ms, __fmul_ru+__fadd_rz %.2f ms (%.1fx)\n", rn, rd, rd / rn);
+  std::printf("2^22 floats: round-to-nearest %.2f ms, __fmul_ru+__fadd_rz %.2f ms (%.1fx)\n", rn, rd,
+              rd / rn);
 
   int sms = 0, perSm = 0;
   CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));

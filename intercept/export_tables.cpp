@@ -2,16 +2,16 @@
 // driver. shared/design/cudart-contract.md has the facts for cudart 13;
 // the names follow the ones the ZLUDA project gave them.
 #include "intercept/export_tables.h"
+#include "cuvirt_api.h"
 #include "intercept/image/image.h"
 #include "intercept/md2.h"
 #include "runtime/api_support.h"
 #include "runtime/log.h"
 #include "runtime/module.h"
 #include "runtime/runtime.h"
-#include "cuvirt_api.h"
 #include <cstring>
-#include <fmt/ranges.h>
 #include <ctime>
+#include <fmt/ranges.h>
 #include <map>
 #include <mutex>
 #include <pthread.h>
@@ -233,9 +233,12 @@ struct NamedTable {
 };
 
 const NamedTable kTables[] = {
-    {kCudartInterfaceId, g_cudartInterface},          {kToolsRuntimeCallbackHooksId, g_toolsHooks},
-    {kToolsTlsId, g_toolsTls},                        {kContextLocalStorageId, g_contextLocalStorage},
-    {kContextChecksId, g_contextChecks},              {kIntegrityCheckId, g_integrityCheck},
+    {kCudartInterfaceId, g_cudartInterface},
+    {kToolsRuntimeCallbackHooksId, g_toolsHooks},
+    {kToolsTlsId, g_toolsTls},
+    {kContextLocalStorageId, g_contextLocalStorage},
+    {kContextChecksId, g_contextChecks},
+    {kIntegrityCheckId, g_integrityCheck},
 };
 
 } // namespace
@@ -318,7 +321,8 @@ CUresult cuGetExportTable(const void **ppExportTable, const CUuuid *pExportTable
   if (ppExportTable == nullptr || pExportTableId == nullptr)
     return CUDA_ERROR_INVALID_VALUE;
   const void *t = exportTable(*pExportTableId);
-  log().trace("cuGetExportTable({:02x}) -> {}", fmt::join(reinterpret_cast<const unsigned char(&)[16]>(pExportTableId->bytes), ""), t);
+  log().trace("cuGetExportTable({:02x}) -> {}",
+              fmt::join(reinterpret_cast<const unsigned char (&)[16]>(pExportTableId->bytes), ""), t);
   if (t == nullptr) {
     *ppExportTable = nullptr;
     return CUDA_ERROR_NOT_FOUND;

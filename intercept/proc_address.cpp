@@ -19,8 +19,10 @@ bool procIndex(std::string_view name, int version, bool perThread, std::size_t *
 ProcResult lookupProc(std::string_view name, int version, bool perThread) {
   const ProcEntry *begin = kProcTable, *end = kProcTable + kProcTableSize;
   // The table is sorted by (name, perThread, version).
-  auto lo = std::lower_bound(begin, end, name, [](const ProcEntry &e, std::string_view n) { return e.name < n; });
-  auto hi = std::upper_bound(lo, end, name, [](std::string_view n, const ProcEntry &e) { return n < e.name; });
+  auto lo =
+      std::lower_bound(begin, end, name, [](const ProcEntry &e, std::string_view n) { return e.name < n; });
+  auto hi =
+      std::upper_bound(lo, end, name, [](std::string_view n, const ProcEntry &e) { return n < e.name; });
   if (lo == hi)
     return {ProcLookup::NotFound, ApiId(0)};
   auto newest = [&](int pt) -> const ProcEntry * {

@@ -81,9 +81,9 @@ struct LaunchOp {
   BackendKernel *kernel = nullptr;
   std::uint32_t grid[3] = {1, 1, 1}, block[3] = {1, 1, 1};
   std::uint32_t dynamicSharedBytes = 0;
-  std::vector<std::uint8_t> params;       ///< packed by the kernel's layout
-  std::vector<ParamInfo> layout;          ///< where each parameter sits in `params`
-  std::string name;                       ///< for messages
+  std::vector<std::uint8_t> params; ///< packed by the kernel's layout
+  std::vector<ParamInfo> layout;    ///< where each parameter sits in `params`
+  std::string name;                 ///< for messages
   /// Cooperative launch: all blocks run at once, with a zeroed grid
   /// workspace for grid-wide sync (a backend that cannot must not run it).
   bool cooperative = false;
@@ -163,7 +163,8 @@ public:
   /// Synchronous copy and fill, for when nothing is queued ahead of them.
   virtual Status copyNow(const CopyOp &op) = 0;
   virtual Status fillNow(const FillOp &op) = 0;
-  virtual Expected<std::unique_ptr<BackendModule>> loadModule(const ModuleSource &source, std::string &log) = 0;
+  virtual Expected<std::unique_ptr<BackendModule>> loadModule(const ModuleSource &source,
+                                                              std::string &log) = 0;
 };
 
 /// A kind of device. backends() lists the ones this process has.

@@ -1,7 +1,7 @@
 // Contexts: primary contexts, the per-thread context stack, limits.
+#include "cuvirt_api.h"
 #include "runtime/api_support.h"
 #include "runtime/runtime.h"
-#include "cuvirt_api.h"
 #include <algorithm>
 
 namespace cuvirt {
@@ -64,7 +64,9 @@ void clearContext(Context *c) {
     g_clearedHook(c);
 }
 
-void removeFromStack(Context *c) { t_stack.erase(std::remove(t_stack.begin(), t_stack.end(), c), t_stack.end()); }
+void removeFromStack(Context *c) {
+  t_stack.erase(std::remove(t_stack.begin(), t_stack.end(), c), t_stack.end());
+}
 
 } // namespace
 
@@ -217,9 +219,12 @@ CUresult cuCtxCreate_v2(CUcontext *pctx, unsigned int flags, CUdevice dev) {
   return CUDA_SUCCESS;
 }
 
-CUresult cuCtxCreate(CUcontext *pctx, unsigned int flags, CUdevice dev) { return api::cuCtxCreate_v2(pctx, flags, dev); }
+CUresult cuCtxCreate(CUcontext *pctx, unsigned int flags, CUdevice dev) {
+  return api::cuCtxCreate_v2(pctx, flags, dev);
+}
 
-CUresult cuCtxCreate_v3(CUcontext *pctx, CUexecAffinityParam *, int numParams, unsigned int flags, CUdevice dev) {
+CUresult cuCtxCreate_v3(CUcontext *pctx, CUexecAffinityParam *, int numParams, unsigned int flags,
+                        CUdevice dev) {
   if (numParams < 0)
     return CUDA_ERROR_INVALID_VALUE;
   return api::cuCtxCreate_v2(pctx, flags, dev);
@@ -489,8 +494,9 @@ CUresult cuDeviceGetHostAtomicCapabilities(unsigned int *capabilities, const CUa
   // Device memory is host memory: host and device atomics are the same
   // instructions on the same cache-coherent memory.
   for (unsigned i = 0; i < count; ++i)
-    capabilities[i] = CU_ATOMIC_CAPABILITY_SIGNED | CU_ATOMIC_CAPABILITY_UNSIGNED | CU_ATOMIC_CAPABILITY_REDUCTION |
-                      CU_ATOMIC_CAPABILITY_SCALAR_32 | CU_ATOMIC_CAPABILITY_SCALAR_64;
+    capabilities[i] = CU_ATOMIC_CAPABILITY_SIGNED | CU_ATOMIC_CAPABILITY_UNSIGNED |
+                      CU_ATOMIC_CAPABILITY_REDUCTION | CU_ATOMIC_CAPABILITY_SCALAR_32 |
+                      CU_ATOMIC_CAPABILITY_SCALAR_64;
   return CUDA_SUCCESS;
 }
 

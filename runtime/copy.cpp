@@ -1,9 +1,9 @@
 // Copies and fills in every direction and shape: cuMemcpy*, cuMemset*.
-#include "runtime/api_support.h"
-#include "runtime/capture.h"
-#include "runtime/array.h"
-#include "runtime/runtime.h"
 #include "cuvirt_api.h"
+#include "runtime/api_support.h"
+#include "runtime/array.h"
+#include "runtime/capture.h"
+#include "runtime/runtime.h"
 
 namespace cuvirt {
 namespace {
@@ -21,15 +21,16 @@ Status checkRange(std::uint64_t address, std::size_t bytes, Expect expect, bool 
   if (expect == Expect::Device && !a)
     return error(CUDA_ERROR_INVALID_VALUE, "{}: 0x{:x} is not device memory", what, address);
   if (a && bytes != 0 && address + bytes > a->base + a->size && a->kind != MemKind::Registered)
-    return error(CUDA_ERROR_INVALID_VALUE, "{}: {} bytes at 0x{:x} run past the end of its allocation", what, bytes,
-                 address);
+    return error(CUDA_ERROR_INVALID_VALUE, "{}: {} bytes at 0x{:x} run past the end of its allocation", what,
+                 bytes, address);
   *host = !deviceKind;
   *pinned = a.has_value();
   return {};
 }
 
 /// The span of a strided copy, for range checks.
-std::size_t extent(std::size_t width, std::size_t height, std::size_t depth, std::size_t pitch, std::size_t slice) {
+std::size_t extent(std::size_t width, std::size_t height, std::size_t depth, std::size_t pitch,
+                   std::size_t slice) {
   if (width == 0 || height == 0 || depth == 0)
     return 0;
   pitch = pitch ? pitch : width;
@@ -44,10 +45,10 @@ Status copy(CopyOp op, Expect dstKind, Expect srcKind, CUstream handle, bool asy
   if (op.widthBytes == 0 || op.height == 0 || op.depth == 0)
     return {};
   bool dstPinned = false, srcPinned = false;
-  CUVIRT_TRY(checkRange(op.dst, extent(op.widthBytes, op.height, op.depth, op.dstPitch, op.dstSliceBytes), dstKind,
-                        &op.dstHost, &dstPinned, what));
-  CUVIRT_TRY(checkRange(op.src, extent(op.widthBytes, op.height, op.depth, op.srcPitch, op.srcSliceBytes), srcKind,
-                        &op.srcHost, &srcPinned, what));
+  CUVIRT_TRY(checkRange(op.dst, extent(op.widthBytes, op.height, op.depth, op.dstPitch, op.dstSliceBytes),
+                        dstKind, &op.dstHost, &dstPinned, what));
+  CUVIRT_TRY(checkRange(op.src, extent(op.widthBytes, op.height, op.depth, op.srcPitch, op.srcSliceBytes),
+                        srcKind, &op.srcHost, &srcPinned, what));
   Stream *stream = *s;
   if (capturing(stream))
     return captureCopy(stream, op, async);
@@ -56,12 +57,11 @@ Status copy(CopyOp op, Expect dstKind, Expect srcKind, CUstream handle, bool asy
   const bool pageable = (op.dstHost && !dstPinned) || (op.srcHost && !srcPinned);
   if (async && !pageable)
     return submit(stream, [&](Queue &q) { q.copy(op); });
-  return runSynchronously(
-      stream, [&] { return device->copyNow(op); }, [&](Queue &q) { q.copy(op); });
+  return runSynchronously(stream, [&] { return device->copyNow(op); }, [&](Queue &q) { q.copy(op); });
 }
 
-Status copyLinear(std::uint64_t dst, std::uint64_t src, std::size_t bytes, Expect d, Expect s, CUstream stream,
-                  bool async, const char *what) {
+Status copyLinear(std::uint64_t dst, std::uint64_t src, std::size_t bytes, Expect d, Expect s,
+                  CUstream stream, bool async, const char *what) {
   CopyOp op;
   op.dst = dst;
   op.src = src;
@@ -70,8 +70,8 @@ Status copyLinear(std::uint64_t dst, std::uint64_t src, std::size_t bytes, Expec
 }
 
 /// One side of a CUDA_MEMCPY2D/3D: its address and what kind it must be.
-Status side(CUmemorytype type, const void *host, CUdeviceptr device, std::size_t x, std::size_t y, std::size_t z,
-            std::size_t pitch, std::size_t height, std::uint64_t *address, Expect *expect) {
+Status side(CUmemorytype type, const void *host, CUdeviceptr device, std::size_t x, std::size_t y,
+            std::size_t z, std::size_t pitch, std::size_t height, std::uint64_t *address, Expect *expect) {
   switch (type) {
   case CU_MEMORYTYPE_HOST:
     *address = reinterpret_cast<std::uint64_t>(host);
@@ -106,17 +106,19 @@ Status copy3D(const CUDA_MEMCPY3D &p, CUstream stream, bool async, const char *w
   // CUDA arrays (runtime/array.h) are linear device memory with their own pitch.
   std::uint64_t dBase = p.dstDevice, sBase = p.srcDevice;
   if (p.dstMemoryType == CU_MEMORYTYPE_ARRAY)
-    CUVIRT_TRY(arrayCopyGeometry(p.dstArray, p.dstXInBytes, p.dstY, p.dstZ, p.WidthInBytes, p.Height, p.Depth, &dBase,
-                                 &dPitch, &dHeight, what));
+    CUVIRT_TRY(arrayCopyGeometry(p.dstArray, p.dstXInBytes, p.dstY, p.dstZ, p.WidthInBytes, p.Height, p.Depth,
+                                 &dBase, &dPitch, &dHeight, what));
   if (p.srcMemoryType == CU_MEMORYTYPE_ARRAY)
-    CUVIRT_TRY(arrayCopyGeometry(p.srcArray, p.srcXInBytes, p.srcY, p.srcZ, p.WidthInBytes, p.Height, p.Depth, &sBase,
-                                 &sPitch, &sHeight, what));
+    CUVIRT_TRY(arrayCopyGeometry(p.srcArray, p.srcXInBytes, p.srcY, p.srcZ, p.WidthInBytes, p.Height, p.Depth,
+                                 &sBase, &sPitch, &sHeight, what));
   if ((p.Height > 1 || p.Depth > 1) && (dPitch < p.WidthInBytes || sPitch < p.WidthInBytes))
     return error(CUDA_ERROR_INVALID_VALUE, "{}: pitch smaller than the row width", what);
   if (p.Depth > 1 && (dHeight < p.Height || sHeight < p.Height))
     return error(CUDA_ERROR_INVALID_VALUE, "{}: slice height smaller than the copy height", what);
-  CUVIRT_TRY(side(p.dstMemoryType, p.dstHost, dBase, p.dstXInBytes, p.dstY, p.dstZ, dPitch, dHeight, &op.dst, &d));
-  CUVIRT_TRY(side(p.srcMemoryType, p.srcHost, sBase, p.srcXInBytes, p.srcY, p.srcZ, sPitch, sHeight, &op.src, &s));
+  CUVIRT_TRY(
+      side(p.dstMemoryType, p.dstHost, dBase, p.dstXInBytes, p.dstY, p.dstZ, dPitch, dHeight, &op.dst, &d));
+  CUVIRT_TRY(
+      side(p.srcMemoryType, p.srcHost, sBase, p.srcXInBytes, p.srcY, p.srcZ, sPitch, sHeight, &op.src, &s));
   op.widthBytes = p.WidthInBytes;
   op.height = p.Height;
   op.depth = p.Depth;
@@ -175,8 +177,8 @@ CUDA_MEMCPY3D from3DPeer(const CUDA_MEMCPY3D_PEER &p) {
   return q;
 }
 
-Status fill(std::uint64_t dst, std::size_t pitch, std::uint32_t value, unsigned elementSize, std::size_t width,
-            std::size_t height, CUstream handle, const char *what) {
+Status fill(std::uint64_t dst, std::size_t pitch, std::uint32_t value, unsigned elementSize,
+            std::size_t width, std::size_t height, CUstream handle, const char *what) {
   auto s = resolveStream(handle);
   if (!s)
     return s.status();
@@ -187,7 +189,8 @@ Status fill(std::uint64_t dst, std::size_t pitch, std::uint32_t value, unsigned 
   if (height > 1 && pitch < width * elementSize)
     return error(CUDA_ERROR_INVALID_VALUE, "{}: pitch smaller than the row width", what);
   bool host = false, pinned = false;
-  CUVIRT_TRY(checkRange(dst, extent(width * elementSize, height, 1, pitch, 0), Expect::Device, &host, &pinned, what));
+  CUVIRT_TRY(checkRange(dst, extent(width * elementSize, height, 1, pitch, 0), Expect::Device, &host, &pinned,
+                        what));
   FillOp op;
   op.dst = dst;
   op.pitch = pitch;
@@ -201,8 +204,7 @@ Status fill(std::uint64_t dst, std::size_t pitch, std::uint32_t value, unsigned 
   // unless they target pinned host memory.
   if (host) {
     BackendDevice *device = (*s)->context->device->backend.get();
-    return runSynchronously(
-        *s, [&] { return device->fillNow(op); }, [&](Queue &q) { q.fill(op); });
+    return runSynchronously(*s, [&] { return device->fillNow(op); }, [&](Queue &q) { q.fill(op); });
   }
   return submit(*s, [&](Queue &q) { q.fill(op); });
 }
@@ -218,16 +220,16 @@ CUresult cuMemcpyAsync(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream s) {
   return copyLinear(dst, src, n, Expect::Any, Expect::Any, s, true, "cuMemcpyAsync");
 }
 CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void *src, size_t n) {
-  return copyLinear(dst, reinterpret_cast<std::uint64_t>(src), n, Expect::Device, Expect::Host, nullptr, false,
-                    "cuMemcpyHtoD");
+  return copyLinear(dst, reinterpret_cast<std::uint64_t>(src), n, Expect::Device, Expect::Host, nullptr,
+                    false, "cuMemcpyHtoD");
 }
 CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void *src, size_t n, CUstream s) {
   return copyLinear(dst, reinterpret_cast<std::uint64_t>(src), n, Expect::Device, Expect::Host, s, true,
                     "cuMemcpyHtoDAsync");
 }
 CUresult cuMemcpyDtoH_v2(void *dst, CUdeviceptr src, size_t n) {
-  return copyLinear(reinterpret_cast<std::uint64_t>(dst), src, n, Expect::Host, Expect::Device, nullptr, false,
-                    "cuMemcpyDtoH");
+  return copyLinear(reinterpret_cast<std::uint64_t>(dst), src, n, Expect::Host, Expect::Device, nullptr,
+                    false, "cuMemcpyDtoH");
 }
 CUresult cuMemcpyDtoHAsync_v2(void *dst, CUdeviceptr src, size_t n, CUstream s) {
   return copyLinear(reinterpret_cast<std::uint64_t>(dst), src, n, Expect::Host, Expect::Device, s, true,
@@ -291,11 +293,15 @@ CUresult cuMemcpy3DPeerAsync(const CUDA_MEMCPY3D_PEER *p, CUstream s) {
   return copy3D(from3DPeer(*p), s, true, "cuMemcpy3DPeerAsync");
 }
 
-CUresult cuMemsetD8_v2(CUdeviceptr d, unsigned char v, size_t n) { return fill(d, 0, v, 1, n, 1, nullptr, "cuMemsetD8"); }
+CUresult cuMemsetD8_v2(CUdeviceptr d, unsigned char v, size_t n) {
+  return fill(d, 0, v, 1, n, 1, nullptr, "cuMemsetD8");
+}
 CUresult cuMemsetD16_v2(CUdeviceptr d, unsigned short v, size_t n) {
   return fill(d, 0, v, 2, n, 1, nullptr, "cuMemsetD16");
 }
-CUresult cuMemsetD32_v2(CUdeviceptr d, unsigned int v, size_t n) { return fill(d, 0, v, 4, n, 1, nullptr, "cuMemsetD32"); }
+CUresult cuMemsetD32_v2(CUdeviceptr d, unsigned int v, size_t n) {
+  return fill(d, 0, v, 4, n, 1, nullptr, "cuMemsetD32");
+}
 CUresult cuMemsetD8Async(CUdeviceptr d, unsigned char v, size_t n, CUstream s) {
   return fill(d, 0, v, 1, n, 1, s, "cuMemsetD8Async");
 }

@@ -1,8 +1,8 @@
 // Initialisation and devices: cuInit, cuDriverGetVersion, cuDeviceGet*.
+#include "cuvirt_api.h"
 #include "runtime/api_support.h"
 #include "runtime/log.h"
 #include "runtime/runtime.h"
-#include "cuvirt_api.h"
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -171,7 +171,8 @@ CUresult cuDeviceGetAttribute(int *pi, CUdevice_attribute attrib, CUdevice devic
   if (!dev)
     return dev.status();
   if (attrib <= 0 || attrib >= CU_DEVICE_ATTRIBUTE_MAX)
-    return error(CUDA_ERROR_INVALID_VALUE, "cuDeviceGetAttribute: unknown attribute {}", static_cast<int>(attrib));
+    return error(CUDA_ERROR_INVALID_VALUE, "cuDeviceGetAttribute: unknown attribute {}",
+                 static_cast<int>(attrib));
   *pi = (*dev)->props().attributes[attrib];
   return CUDA_SUCCESS;
 }
@@ -235,9 +236,9 @@ CUresult cuDeviceGetPCIBusId(char *pciBusId, int len, CUdevice device) {
   if (!dev)
     return dev.status();
   const auto &a = (*dev)->props().attributes;
-  std::string id = fmt::format("{:08x}:{:02x}:{:02x}.0", a[CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID],
-                               a[CU_DEVICE_ATTRIBUTE_PCI_BUS_ID] + (*dev)->ordinal,
-                               a[CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID]);
+  std::string id =
+      fmt::format("{:08x}:{:02x}:{:02x}.0", a[CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID],
+                  a[CU_DEVICE_ATTRIBUTE_PCI_BUS_ID] + (*dev)->ordinal, a[CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID]);
   std::size_t n = std::min<std::size_t>(id.size(), static_cast<std::size_t>(len) - 1);
   std::memcpy(pciBusId, id.data(), n);
   pciBusId[n] = '\0';
@@ -252,7 +253,8 @@ CUresult cuDeviceGetByPCIBusId(CUdevice *dev, const char *pciBusId) {
     return rt.status();
   for (auto &d : (*rt)->devices) {
     char id[32];
-    if (api::cuDeviceGetPCIBusId(id, sizeof id, d->ordinal) == CUDA_SUCCESS && strcasecmp(id, pciBusId) == 0) {
+    if (api::cuDeviceGetPCIBusId(id, sizeof id, d->ordinal) == CUDA_SUCCESS &&
+        strcasecmp(id, pciBusId) == 0) {
       *dev = d->ordinal;
       return CUDA_SUCCESS;
     }
@@ -296,13 +298,15 @@ CUresult cuDeviceCanAccessPeer(int *canAccessPeer, CUdevice dev, CUdevice peerDe
   return CUDA_SUCCESS;
 }
 
-CUresult cuDeviceGetTexture1DLinearMaxWidth(size_t *maxWidthInElements, CUarray_format, unsigned, CUdevice dev) {
+CUresult cuDeviceGetTexture1DLinearMaxWidth(size_t *maxWidthInElements, CUarray_format, unsigned,
+                                            CUdevice dev) {
   if (maxWidthInElements == nullptr)
     return CUDA_ERROR_INVALID_VALUE;
   auto d = deviceByOrdinal(dev);
   if (!d)
     return d.status();
-  *maxWidthInElements = static_cast<size_t>((*d)->props().attributes[CU_DEVICE_ATTRIBUTE_MAXIMUM_TEXTURE1D_LINEAR_WIDTH]);
+  *maxWidthInElements =
+      static_cast<size_t>((*d)->props().attributes[CU_DEVICE_ATTRIBUTE_MAXIMUM_TEXTURE1D_LINEAR_WIDTH]);
   return CUDA_SUCCESS;
 }
 
@@ -320,7 +324,8 @@ CUresult cuModuleGetLoadingMode(CUmoduleLoadingMode *mode) {
   if (mode == nullptr)
     return CUDA_ERROR_INVALID_VALUE;
   const char *env = std::getenv("CUDA_MODULE_LOADING");
-  *mode = (env != nullptr && std::strcmp(env, "EAGER") == 0) ? CU_MODULE_EAGER_LOADING : CU_MODULE_LAZY_LOADING;
+  *mode =
+      (env != nullptr && std::strcmp(env, "EAGER") == 0) ? CU_MODULE_EAGER_LOADING : CU_MODULE_LAZY_LOADING;
   return CUDA_SUCCESS;
 }
 

@@ -1,8 +1,8 @@
 // Events: record, query, synchronise, time, and cross-stream waits.
+#include "cuvirt_api.h"
 #include "runtime/api_support.h"
 #include "runtime/capture.h"
 #include "runtime/runtime.h"
-#include "cuvirt_api.h"
 
 namespace cuvirt {
 namespace {
@@ -84,7 +84,9 @@ CUresult cuEventRecordWithFlags(CUevent hEvent, CUstream hStream, unsigned int f
   return submit(*s, [&](Queue &q) { q.record(m); });
 }
 
-CUresult cuEventRecord(CUevent hEvent, CUstream hStream) { return api::cuEventRecordWithFlags(hEvent, hStream, 0); }
+CUresult cuEventRecord(CUevent hEvent, CUstream hStream) {
+  return api::cuEventRecordWithFlags(hEvent, hStream, 0);
+}
 
 CUresult cuEventQuery(CUevent hEvent) {
   auto e = checkEvent(hEvent);

@@ -1,9 +1,9 @@
 // Kernel launches: argument validation, parameter packing, submission.
+#include "cuvirt_api.h"
 #include "runtime/api_support.h"
 #include "runtime/capture.h"
 #include "runtime/module.h"
 #include "runtime/runtime.h"
-#include "cuvirt_api.h"
 #include <algorithm>
 #include <cstring>
 
@@ -36,9 +36,10 @@ Status validate(const Function &f, const LaunchShape &s) {
       s.block[2] > static_cast<unsigned>(a[CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Z]))
     return error(CUDA_ERROR_INVALID_VALUE, "launch of {}: block ({},{},{}) is too large", k.name, s.block[0],
                  s.block[1], s.block[2]);
-  if (k.reqntid[0] != 0 &&
-      (s.block[0] != k.reqntid[0] || s.block[1] != std::max(1u, k.reqntid[1]) || s.block[2] != std::max(1u, k.reqntid[2])))
-    return error(CUDA_ERROR_INVALID_VALUE, "launch of {}: block shape differs from the kernel's .reqntid", k.name);
+  if (k.reqntid[0] != 0 && (s.block[0] != k.reqntid[0] || s.block[1] != std::max(1u, k.reqntid[1]) ||
+                            s.block[2] != std::max(1u, k.reqntid[2])))
+    return error(CUDA_ERROR_INVALID_VALUE, "launch of {}: block shape differs from the kernel's .reqntid",
+                 k.name);
   if (s.grid[0] > static_cast<unsigned>(a[CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X]) ||
       s.grid[1] > static_cast<unsigned>(a[CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Y]) ||
       s.grid[2] > static_cast<unsigned>(a[CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Z]))
@@ -78,8 +79,9 @@ Status packParams(const KernelInfo &k, void **kernelParams, void **extra, std::v
         return error(CUDA_ERROR_INVALID_VALUE, "launch of {}: 'extra' is not terminated", k.name);
     }
     if (buffer == nullptr || size < out.size())
-      return error(CUDA_ERROR_INVALID_VALUE, "launch of {}: the 'extra' buffer holds {} of {} parameter bytes", k.name,
-                   size, out.size());
+      return error(CUDA_ERROR_INVALID_VALUE,
+                   "launch of {}: the 'extra' buffer holds {} of {} parameter bytes", k.name, size,
+                   out.size());
     std::memcpy(out.data(), buffer, out.size());
     return {};
   }
@@ -98,12 +100,12 @@ Status validateCooperative(const Function &f, const LaunchShape &s) {
                  f.info->name);
   const std::uint64_t blocks = std::uint64_t(s.grid[0]) * s.grid[1] * s.grid[2];
   const int threads = static_cast<int>(s.block[0] * s.block[1] * s.block[2]);
-  const std::uint64_t fit =
-      std::uint64_t(api::maxActiveBlocks(f, threads, s.sharedBytes)) * a[CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT];
+  const std::uint64_t fit = std::uint64_t(api::maxActiveBlocks(f, threads, s.sharedBytes)) *
+                            a[CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT];
   if (blocks > fit)
     return error(CUDA_ERROR_COOPERATIVE_LAUNCH_TOO_LARGE,
-                 "cooperative launch of {}: {} blocks, at most {} can be resident at once", f.info->name, blocks,
-                 fit);
+                 "cooperative launch of {}: {} blocks, at most {} can be resident at once", f.info->name,
+                 blocks, fit);
   return {};
 }
 
@@ -169,9 +171,10 @@ CUresult cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f, void **ker
   return launch(f, shape, config->hStream, kernelParams, extra, cooperative);
 }
 
-CUresult cuLaunchCooperativeKernel(CUfunction f, unsigned int gridDimX, unsigned int gridDimY, unsigned int gridDimZ,
-                                   unsigned int blockDimX, unsigned int blockDimY, unsigned int blockDimZ,
-                                   unsigned int sharedMemBytes, CUstream hStream, void **kernelParams) {
+CUresult cuLaunchCooperativeKernel(CUfunction f, unsigned int gridDimX, unsigned int gridDimY,
+                                   unsigned int gridDimZ, unsigned int blockDimX, unsigned int blockDimY,
+                                   unsigned int blockDimZ, unsigned int sharedMemBytes, CUstream hStream,
+                                   void **kernelParams) {
   LaunchShape shape{{gridDimX, gridDimY, gridDimZ}, {blockDimX, blockDimY, blockDimZ}, sharedMemBytes};
   return launch(f, shape, hStream, kernelParams, nullptr, true);
 }
@@ -189,8 +192,9 @@ int maxActiveBlocks(const Function &f, int blockSize, std::size_t dynamicShared)
     return 0;
   const int byThreads = a[CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR] / blockSize;
   const std::size_t shared = f.info->staticSharedBytes + dynamicShared;
-  const int byShared = shared == 0 ? a[CU_DEVICE_ATTRIBUTE_MAX_BLOCKS_PER_MULTIPROCESSOR]
-                                   : static_cast<int>(a[CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_MULTIPROCESSOR] / shared);
+  const int byShared =
+      shared == 0 ? a[CU_DEVICE_ATTRIBUTE_MAX_BLOCKS_PER_MULTIPROCESSOR]
+                  : static_cast<int>(a[CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_MULTIPROCESSOR] / shared);
   return std::max(0, std::min({byThreads, byShared, a[CU_DEVICE_ATTRIBUTE_MAX_BLOCKS_PER_MULTIPROCESSOR]}));
 }
 
@@ -218,7 +222,8 @@ CUresult cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int *numBlocks, CU
 
 CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(int *numBlocks, CUfunction func, int blockSize,
                                                      size_t dynamicSMemSize) {
-  return api::cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(numBlocks, func, blockSize, dynamicSMemSize, 0);
+  return api::cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(numBlocks, func, blockSize,
+                                                                   dynamicSMemSize, 0);
 }
 
 CUresult cuOccupancyMaxPotentialBlockSizeWithFlags(int *minGridSize, int *blockSize, CUfunction func,
@@ -248,15 +253,16 @@ CUresult cuOccupancyMaxPotentialBlockSizeWithFlags(int *minGridSize, int *blockS
     best = limit;
   std::size_t shared = blockSizeToDynamicSMemSize ? blockSizeToDynamicSMemSize(best) : dynamicSMemSize;
   *blockSize = best;
-  *minGridSize = std::max(1, maxActiveBlocks(**f, best, shared)) * a[CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT];
+  *minGridSize =
+      std::max(1, maxActiveBlocks(**f, best, shared)) * a[CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT];
   return CUDA_SUCCESS;
 }
 
 CUresult cuOccupancyMaxPotentialBlockSize(int *minGridSize, int *blockSize, CUfunction func,
-                                          CUoccupancyB2DSize blockSizeToDynamicSMemSize, size_t dynamicSMemSize,
-                                          int blockSizeLimit) {
-  return api::cuOccupancyMaxPotentialBlockSizeWithFlags(minGridSize, blockSize, func, blockSizeToDynamicSMemSize,
-                                                        dynamicSMemSize, blockSizeLimit, 0);
+                                          CUoccupancyB2DSize blockSizeToDynamicSMemSize,
+                                          size_t dynamicSMemSize, int blockSizeLimit) {
+  return api::cuOccupancyMaxPotentialBlockSizeWithFlags(
+      minGridSize, blockSize, func, blockSizeToDynamicSMemSize, dynamicSMemSize, blockSizeLimit, 0);
 }
 
 CUresult cuOccupancyAvailableDynamicSMemPerBlock(size_t *dynamicSmemSize, CUfunction func, int numBlocks,
@@ -270,7 +276,8 @@ CUresult cuOccupancyAvailableDynamicSMemPerBlock(size_t *dynamicSmemSize, CUfunc
   const std::size_t perBlock = a[CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_MULTIPROCESSOR] / numBlocks;
   const std::size_t optin = a[CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN];
   const std::size_t available = std::min(perBlock, optin);
-  *dynamicSmemSize = available > (*f)->info->staticSharedBytes ? available - (*f)->info->staticSharedBytes : 0;
+  *dynamicSmemSize =
+      available > (*f)->info->staticSharedBytes ? available - (*f)->info->staticSharedBytes : 0;
   return CUDA_SUCCESS;
 }
 

@@ -495,7 +495,9 @@ CUresult cuLinkDestroy(CUlinkState state) {
   if (!s)
     return s.status();
   link::g_links.remove(*s);
-  { std::lock_guard lock((*s)->mutex); } // a racing call on it has finished
+  {
+    std::lock_guard lock((*s)->mutex);
+  } // a racing call on it has finished
   delete *s;
   return CUDA_SUCCESS;
 }

@@ -1,10 +1,10 @@
 // Allocations: device, host (pinned/mapped), registered, managed and
 // stream-ordered memory; address ranges and pointer attributes.
+#include "cuvirt_api.h"
 #include "runtime/api_support.h"
 #include "runtime/capture.h"
 #include "runtime/log.h"
 #include "runtime/runtime.h"
-#include "cuvirt_api.h"
 #include <cstring>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -19,7 +19,8 @@ constexpr std::size_t kReleaseThreshold = 1u << 20;
 std::size_t roundUp(std::size_t v, std::size_t a) { return (v + a - 1) / a * a; }
 
 std::size_t reservedSize(std::size_t bytes) {
-  return bytes >= kReleaseThreshold ? roundUp(bytes, std::size_t(64) << 10) : roundUp(std::max<std::size_t>(bytes, 1), kGranule);
+  return bytes >= kReleaseThreshold ? roundUp(bytes, std::size_t(64) << 10)
+                                    : roundUp(std::max<std::size_t>(bytes, 1), kGranule);
 }
 
 void insertAllocation(const Allocation &a) {
@@ -95,7 +96,8 @@ void AddressWindow::give(std::uint64_t address, std::size_t bytes) {
   freeBySize_.emplace(bytes, address);
 }
 
-Expected<std::uint64_t> allocateDevice(Device *d, Context *context, std::size_t bytes, MemKind kind, unsigned flags) {
+Expected<std::uint64_t> allocateDevice(Device *d, Context *context, std::size_t bytes, MemKind kind,
+                                       unsigned flags) {
   if (bytes == 0)
     return error(CUDA_ERROR_INVALID_VALUE, "allocation of 0 bytes");
   const std::size_t reserved = reservedSize(bytes);
@@ -157,7 +159,8 @@ Status freeDevice(std::uint64_t address) {
   {
     std::unique_lock lock(rt->allocationsMutex);
     auto it = rt->allocations.find(address);
-    if (it == rt->allocations.end() || it->second.kind == MemKind::Host || it->second.kind == MemKind::Registered)
+    if (it == rt->allocations.end() || it->second.kind == MemKind::Host ||
+        it->second.kind == MemKind::Registered)
       return error(CUDA_ERROR_INVALID_VALUE, "cuMemFree: 0x{:x} is not a device allocation", address);
     a = it->second;
     rt->allocations.erase(it);
@@ -339,7 +342,9 @@ CUresult cuMemGetAddressRange_v2(CUdeviceptr *pbase, size_t *psize, CUdeviceptr 
 
 CUresult cuMemAllocHost_v2(void **pp, size_t bytesize) { return hostAlloc(pp, bytesize, 0); }
 
-CUresult cuMemHostAlloc(void **pp, size_t bytesize, unsigned int flags) { return hostAlloc(pp, bytesize, flags); }
+CUresult cuMemHostAlloc(void **pp, size_t bytesize, unsigned int flags) {
+  return hostAlloc(pp, bytesize, flags);
+}
 
 CUresult cuMemFreeHost(void *p) {
   auto rt = runtime();
@@ -495,7 +500,8 @@ CUresult cuPointerGetAttribute(void *data, CUpointer_attribute attribute, CUdevi
     *static_cast<unsigned long long *>(data) = a->bufferId;
     return CUDA_SUCCESS;
   default:
-    return error(CUDA_ERROR_INVALID_VALUE, "cuPointerGetAttribute: unknown attribute {}", static_cast<int>(attribute));
+    return error(CUDA_ERROR_INVALID_VALUE, "cuPointerGetAttribute: unknown attribute {}",
+                 static_cast<int>(attribute));
   }
 }
 
@@ -580,7 +586,8 @@ CUresult cuMemAdvise(CUdeviceptr devPtr, size_t count, CUmem_advise advice, CUde
   return api::cuMemAdvise_v2(devPtr, count, advice, location);
 }
 
-CUresult cuMemPrefetchAsync_v2(CUdeviceptr devPtr, size_t count, CUmemLocation, unsigned int, CUstream hStream) {
+CUresult cuMemPrefetchAsync_v2(CUdeviceptr devPtr, size_t count, CUmemLocation, unsigned int,
+                               CUstream hStream) {
   auto s = resolveStream(hStream);
   if (!s)
     return s.status();
@@ -595,8 +602,8 @@ CUresult cuMemPrefetchAsync(CUdeviceptr devPtr, size_t count, CUdevice dstDevice
   return api::cuMemPrefetchAsync_v2(devPtr, count, location, 0, hStream);
 }
 
-CUresult cuMemRangeGetAttribute(void *data, size_t dataSize, CUmem_range_attribute attribute, CUdeviceptr devPtr,
-                                size_t count) {
+CUresult cuMemRangeGetAttribute(void *data, size_t dataSize, CUmem_range_attribute attribute,
+                                CUdeviceptr devPtr, size_t count) {
   if (data == nullptr)
     return CUDA_ERROR_INVALID_VALUE;
   auto a = findAllocation(devPtr);

@@ -1,8 +1,8 @@
 // Stream-ordered allocation: memory pools, cuMemAllocAsync/cuMemFreeAsync.
+#include "cuvirt_api.h"
 #include "runtime/api_support.h"
 #include "runtime/capture.h"
 #include "runtime/runtime.h"
-#include "cuvirt_api.h"
 
 namespace cuvirt {
 namespace {

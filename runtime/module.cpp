@@ -1,12 +1,12 @@
 // Modules and libraries: loading images, kernels, module variables.
+#include "runtime/module.h"
+#include "cuvirt_api.h"
 #include "intercept/image/image.h"
 #include "runtime/api_support.h"
 #include "runtime/link.h"
 #include "runtime/log.h"
-#include "runtime/module.h"
 #include "runtime/runtime.h"
 #include "translate/ptx/ptx.h"
-#include "cuvirt_api.h"
 #include <cctype>
 #include <cstring>
 
@@ -15,7 +15,8 @@ namespace {
 
 int deviceArch(Device *d) {
   const auto &a = d->props().attributes;
-  return a[CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR] * 10 + a[CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR];
+  return a[CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR] * 10 +
+         a[CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR];
 }
 
 /// The best entry of a kind: the newest arch the device claims, else the
@@ -126,7 +127,8 @@ Expected<Module *> loadModule(Device *device, Context *owner, const image::Image
     m->ptx = ptx->data;
     m->codeArch = ptxTarget(ptx->data, arch);
   } else if (cubin != nullptr) {
-    auto info = image::cubinInfo({reinterpret_cast<const std::uint8_t *>(cubin->data.data()), cubin->data.size()});
+    auto info =
+        image::cubinInfo({reinterpret_cast<const std::uint8_t *>(cubin->data.data()), cubin->data.size()});
     if (!info)
       return info.status();
     m->info = info.take();
@@ -154,8 +156,8 @@ Expected<Module *> loadModule(Device *device, Context *owner, const image::Image
     auto f = std::make_unique<Function>();
     f->module = m.get();
     f->info = &k;
-    f->maxDynamicSharedBytes =
-        static_cast<int>(std::max<std::int64_t>(0, (std::int64_t(48) << 10) - static_cast<std::int64_t>(k.staticSharedBytes)));
+    f->maxDynamicSharedBytes = static_cast<int>(
+        std::max<std::int64_t>(0, (std::int64_t(48) << 10) - static_cast<std::int64_t>(k.staticSharedBytes)));
     rt->functions.add(f.get());
     m->functions.emplace(k.name, std::move(f));
   }
@@ -204,7 +206,8 @@ Expected<Function *> functionOnDevice(Function *f, Device *device) {
   if (f->module->device == device)
     return f;
   if (!f->module->isLibrary)
-    return error(CUDA_ERROR_INVALID_HANDLE, "function {} was loaded in a context of another device", f->info->name);
+    return error(CUDA_ERROR_INVALID_HANDLE, "function {} was loaded in a context of another device",
+                 f->info->name);
   auto m = instanceOn(f->module, device);
   if (!m)
     return m.status();
@@ -271,8 +274,8 @@ Expected<BackendKernel *> compiledKernel(Function *f) {
 namespace {
 
 /// Copies `log` into a caller's JIT log buffer option, NUL-terminated.
-void writeLog(const std::string &log, unsigned n, CUjit_option *options, void **values, CUjit_option bufferOpt,
-              CUjit_option sizeOpt) {
+void writeLog(const std::string &log, unsigned n, CUjit_option *options, void **values,
+              CUjit_option bufferOpt, CUjit_option sizeOpt) {
   char *buffer = nullptr;
   std::size_t size = 0;
   for (unsigned i = 0; i < n; ++i) {
@@ -291,7 +294,8 @@ void writeLog(const std::string &log, unsigned n, CUjit_option *options, void **
       values[i] = reinterpret_cast<void *>(static_cast<std::uintptr_t>(count));
 }
 
-Status moduleLoad(CUmodule *module, Expected<image::Image> img, unsigned n, CUjit_option *options, void **values) {
+Status moduleLoad(CUmodule *module, Expected<image::Image> img, unsigned n, CUjit_option *options,
+                  void **values) {
   if (module == nullptr)
     return CUDA_ERROR_INVALID_VALUE;
   auto c = requireContext();
@@ -314,7 +318,8 @@ Status moduleLoad(CUmodule *module, Expected<image::Image> img, unsigned n, CUji
   return {};
 }
 
-Status libraryLoad(CUlibrary *library, Expected<image::Image> img, unsigned n, CUjit_option *options, void **values) {
+Status libraryLoad(CUlibrary *library, Expected<image::Image> img, unsigned n, CUjit_option *options,
+                   void **values) {
   if (library == nullptr)
     return CUDA_ERROR_INVALID_VALUE;
   auto rt = runtime();
@@ -380,8 +385,8 @@ Status paramInfo(const void *handle, size_t index, size_t *offset, size_t *size)
     return f.status();
   const auto &params = (*f)->info->params;
   if (index >= params.size())
-    return error(CUDA_ERROR_INVALID_VALUE, "kernel {} has {} parameters, not {}", (*f)->info->name, params.size(),
-                 index + 1);
+    return error(CUDA_ERROR_INVALID_VALUE, "kernel {} has {} parameters, not {}", (*f)->info->name,
+                 params.size(), index + 1);
   if (offset != nullptr)
     *offset = params[index].offset;
   if (size != nullptr)
@@ -396,7 +401,8 @@ Status functionAttribute(int *pi, CUfunction_attribute attrib, Function *f) {
   const auto &a = f->module->device->props().attributes;
   switch (attrib) {
   case CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK:
-    *pi = k.maxThreadsPerBlock ? static_cast<int>(k.maxThreadsPerBlock) : a[CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK];
+    *pi = k.maxThreadsPerBlock ? static_cast<int>(k.maxThreadsPerBlock)
+                               : a[CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK];
     return {};
   case CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES:
     *pi = static_cast<int>(k.staticSharedBytes);
@@ -451,7 +457,8 @@ Status setFunctionAttribute(Function *f, CUfunction_attribute attrib, int value)
   case CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES:
     if (value < 0 || value + static_cast<std::int64_t>(f->info->staticSharedBytes) >
                          a[CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN])
-      return error(CUDA_ERROR_INVALID_VALUE, "dynamic shared memory of {} bytes exceeds the device's limit", value);
+      return error(CUDA_ERROR_INVALID_VALUE, "dynamic shared memory of {} bytes exceeds the device's limit",
+                   value);
     f->maxDynamicSharedBytes = value;
     return {};
   case CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT:
@@ -482,8 +489,8 @@ CUresult cuModuleLoadData(CUmodule *module, const void *image) {
   return moduleLoad(module, image::parseFromMemory(image), 0, nullptr, nullptr);
 }
 
-CUresult cuModuleLoadDataEx(CUmodule *module, const void *image, unsigned int numOptions, CUjit_option *options,
-                            void **optionValues) {
+CUresult cuModuleLoadDataEx(CUmodule *module, const void *image, unsigned int numOptions,
+                            CUjit_option *options, void **optionValues) {
   return moduleLoad(module, image::parseFromMemory(image), numOptions, options, optionValues);
 }
 
@@ -538,14 +545,15 @@ CUresult cuModuleEnumerateFunctions(CUfunction *functions, unsigned int numFunct
   return CUDA_SUCCESS;
 }
 
-CUresult cuLibraryLoadData(CUlibrary *library, const void *code, CUjit_option *jitOptions, void **jitOptionsValues,
-                           unsigned int numJitOptions, CUlibraryOption *, void **, unsigned int) {
+CUresult cuLibraryLoadData(CUlibrary *library, const void *code, CUjit_option *jitOptions,
+                           void **jitOptionsValues, unsigned int numJitOptions, CUlibraryOption *, void **,
+                           unsigned int) {
   return libraryLoad(library, image::parseFromMemory(code), numJitOptions, jitOptions, jitOptionsValues);
 }
 
 CUresult cuLibraryLoadFromFile(CUlibrary *library, const char *fileName, CUjit_option *jitOptions,
-                               void **jitOptionsValues, unsigned int numJitOptions, CUlibraryOption *, void **,
-                               unsigned int) {
+                               void **jitOptionsValues, unsigned int numJitOptions, CUlibraryOption *,
+                               void **, unsigned int) {
   if (fileName == nullptr)
     return CUDA_ERROR_INVALID_VALUE;
   return libraryLoad(library, image::parseFile(fileName), numJitOptions, jitOptions, jitOptionsValues);
@@ -587,7 +595,7 @@ CUresult cuLibraryGetKernelCount(unsigned int *count, CUlibrary lib) {
 
 CUresult cuLibraryEnumerateKernels(CUkernel *kernels, unsigned int numKernels, CUlibrary lib) {
   return api::cuModuleEnumerateFunctions(reinterpret_cast<CUfunction *>(kernels), numKernels,
-                                    reinterpret_cast<CUmodule>(lib));
+                                         reinterpret_cast<CUmodule>(lib));
 }
 
 CUresult cuLibraryGetUnifiedFunction(void **fptr, CUlibrary library, const char *symbol) {

@@ -17,8 +17,8 @@ struct ParamInfo {
 struct KernelInfo {
   std::string name; ///< mangled name as in the image
   std::vector<ParamInfo> params;
-  std::uint32_t staticSharedBytes = 0; ///< .shared variables used by this kernel
-  std::uint32_t localBytes = 0;        ///< per-thread .local, 0 if unknown
+  std::uint32_t staticSharedBytes = 0;  ///< .shared variables used by this kernel
+  std::uint32_t localBytes = 0;         ///< per-thread .local, 0 if unknown
   std::uint32_t maxThreadsPerBlock = 0; ///< .maxntid product, 0 = unconstrained
   std::uint32_t reqntid[3] = {0, 0, 0}; ///< .reqntid, 0 = none
   std::uint32_t minBlocksPerSm = 0;     ///< .minnctapersm

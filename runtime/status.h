@@ -54,9 +54,9 @@ private:
 } // namespace cuvirt
 
 /// Early exit on error, LLVM style: CUVIRT_TRY(doThing());
-#define CUVIRT_TRY(expr)                                                                           \
-  do {                                                                                             \
-    ::cuvirt::Status cuvirt_status_ = (expr);                                                      \
-    if (!cuvirt_status_.ok())                                                                      \
-      return cuvirt_status_;                                                                       \
+#define CUVIRT_TRY(expr)                                                                                     \
+  do {                                                                                                       \
+    ::cuvirt::Status cuvirt_status_ = (expr);                                                                \
+    if (!cuvirt_status_.ok())                                                                                \
+      return cuvirt_status_;                                                                                 \
   } while (0)

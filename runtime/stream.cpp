@@ -1,9 +1,9 @@
 // Streams: the legacy and per-thread default streams, user streams, and the
 // legacy stream's implicit synchronisation with blocking streams.
+#include "cuvirt_api.h"
 #include "runtime/api_support.h"
 #include "runtime/capture.h"
 #include "runtime/runtime.h"
-#include "cuvirt_api.h"
 #include <unordered_map>
 
 namespace cuvirt {
@@ -225,7 +225,8 @@ CUresult cuStreamDestroy_v2(CUstream hStream) {
     return rt.status();
   Stream *s = (*rt)->streams.find(hStream);
   if (s == nullptr || s->kind != Stream::Kind::User)
-    return error(CUDA_ERROR_INVALID_HANDLE, "cuStreamDestroy: invalid stream {}", static_cast<const void *>(hStream));
+    return error(CUDA_ERROR_INVALID_HANDLE, "cuStreamDestroy: invalid stream {}",
+                 static_cast<const void *>(hStream));
   destroyStream(s);
   return CUDA_SUCCESS;
 }
@@ -250,7 +251,8 @@ CUresult cuStreamSynchronize(CUstream hStream) {
   return synchronizeStream(*s);
 }
 
-CUresult cuStreamAddCallback(CUstream hStream, CUstreamCallback callback, void *userData, unsigned int flags) {
+CUresult cuStreamAddCallback(CUstream hStream, CUstreamCallback callback, void *userData,
+                             unsigned int flags) {
   if (callback == nullptr || flags != 0)
     return CUDA_ERROR_INVALID_VALUE;
   auto s = resolveStream(hStream);

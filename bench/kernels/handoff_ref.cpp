@@ -30,5 +30,6 @@ int main(int argc, char **argv) {
   }
   auto t1 = std::chrono::steady_clock::now();
   worker.join();
-  std::printf("handoff round trip: %.2f us\n", std::chrono::duration<double, std::micro>(t1 - t0).count() / n);
+  std::printf("handoff round trip: %.2f us\n",
+              std::chrono::duration<double, std::micro>(t1 - t0).count() / n);
 }

@@ -1,36 +1,42 @@
 // Diagnostic (not in the table): where reduce.cu's time goes on cuvirt.
 // Times its two halves as separate kernels: the grid-stride accumulation,
 // and the warp-shuffle + shared-memory + atomicAdd tail (per block).
-//   nvcc -O3 -arch=sm_75 -Xcompiler -fopenmp -lgomp -o build/bench/kernels/reduce_parts bench/kernels/reduce_parts.cu
-//   build/tools/cuvirt-run -- build/bench/kernels/reduce_parts
+//   nvcc -O3 -arch=sm_75 -Xcompiler -fopenmp -lgomp -o build/bench/kernels/reduce_parts
+//   bench/kernels/reduce_parts.cu build/tools/cuvirt-run -- build/bench/kernels/reduce_parts
 #include "common.h"
 
 constexpr int THREADS = 256, BLOCKS = 1024;
 
 __global__ void accumulate(const float *x, int n, float *out) { // reduce.cu's loop
   float s = 0.0f;
-  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) s += x[i];
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x)
+    s += x[i];
   out[blockIdx.x * blockDim.x + threadIdx.x] = s;
 }
 
 __global__ void accumulate_chunked(const float *x, int n, float *out) { // each block its own chunk
   float s = 0.0f;
   int per = n / gridDim.x;
-  for (int i = blockIdx.x * per + threadIdx.x; i < (blockIdx.x + 1) * per; i += blockDim.x) s += x[i];
+  for (int i = blockIdx.x * per + threadIdx.x; i < (blockIdx.x + 1) * per; i += blockDim.x)
+    s += x[i];
   out[blockIdx.x * blockDim.x + threadIdx.x] = s;
 }
 
 __global__ void tail(const float *x, float *out) { // reduce.cu's block tail, one value a thread
   __shared__ float warp_sums[THREADS / 32];
   float s = x[blockIdx.x * blockDim.x + threadIdx.x];
-  for (int o = 16; o > 0; o /= 2) s += __shfl_down_sync(0xffffffffu, s, o);
+  for (int o = 16; o > 0; o /= 2)
+    s += __shfl_down_sync(0xffffffffu, s, o);
   int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  if (lane == 0) warp_sums[warp] = s;
+  if (lane == 0)
+    warp_sums[warp] = s;
   __syncthreads();
   if (warp == 0) {
     s = lane < THREADS / 32 ? warp_sums[lane] : 0.0f;
-    for (int o = 16; o > 0; o /= 2) s += __shfl_down_sync(0xffffffffu, s, o);
-    if (lane == 0) atomicAdd(out, s);
+    for (int o = 16; o > 0; o /= 2)
+      s += __shfl_down_sync(0xffffffffu, s, o);
+    if (lane == 0)
+      atomicAdd(out, s);
   }
 }
 
@@ -43,8 +49,12 @@ int main() {
   auto best = [](const char *what, auto launch) {
     double b = 1e30;
     for (int r = 0; r < 11; ++r) { // the first run JIT-compiles: not counted
-      double t = time_ms([&] { launch(); CK(cudaDeviceSynchronize()); });
-      if (r) b = std::min(b, t);
+      double t = time_ms([&] {
+        launch();
+        CK(cudaDeviceSynchronize());
+      });
+      if (r)
+        b = std::min(b, t);
     }
     std::printf("%-44s %8.2f ms\n", what, b);
   };

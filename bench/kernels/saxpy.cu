@@ -4,19 +4,22 @@
 
 __global__ void saxpy(int n, float a, const float *x, float *y) {
   int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < n) y[i] = a * x[i] + y[i];
+  if (i < n)
+    y[i] = a * x[i] + y[i];
 }
 
 static void saxpy_cpp(int n, float a, const float *x, float *y) {
 #pragma omp parallel for simd schedule(static)
-  for (int i = 0; i < n; ++i) y[i] = a * x[i] + y[i];
+  for (int i = 0; i < n; ++i)
+    y[i] = a * x[i] + y[i];
 }
 
 int main() {
   const int n = 1 << 24;
   const float a = 0.5f;
   std::vector<float> x(n), y(n), ref(n), out(n);
-  for (int i = 0; i < n; ++i) x[i] = float(i % 1000) * 1e-3f, y[i] = float(i % 7);
+  for (int i = 0; i < n; ++i)
+    x[i] = float(i % 1000) * 1e-3f, y[i] = float(i % 7);
   float *dx, *dy;
   CK(cudaMalloc(&dx, n * sizeof(float)));
   CK(cudaMalloc(&dy, n * sizeof(float)));
@@ -29,7 +32,8 @@ int main() {
   };
   auto cpp = [&] { saxpy_cpp(n, a, x.data(), ref.data()); };
   // Check one step from identical inputs first.
-  cuda(); cpp();
+  cuda();
+  cpp();
   CK(cudaMemcpy(out.data(), dy, n * sizeof(float), cudaMemcpyDeviceToHost));
   check("saxpy", out.data(), ref.data(), n, 1e-6f);
   compare("saxpy", 40, cuda, cpp);

@@ -16,7 +16,8 @@ __global__ void matmul(const float *A, const float *B, float *C, int n) {
     Bs[ty][tx] = B[(t + ty) * n + col];
     __syncthreads();
 #pragma unroll
-    for (int k = 0; k < TILE; ++k) sum += As[ty][k] * Bs[k][tx];
+    for (int k = 0; k < TILE; ++k)
+      sum += As[ty][k] * Bs[k][tx];
     __syncthreads();
   }
   C[row * n + col] = sum;
@@ -26,12 +27,14 @@ static void matmul_cpp(const float *A, const float *B, float *C, int n) {
 #pragma omp parallel for schedule(static)
   for (int i = 0; i < n; ++i) {
     float *c = C + (size_t)i * n;
-    for (int j = 0; j < n; ++j) c[j] = 0.0f;
+    for (int j = 0; j < n; ++j)
+      c[j] = 0.0f;
     for (int k = 0; k < n; ++k) {
       const float a = A[(size_t)i * n + k];
       const float *b = B + (size_t)k * n;
 #pragma omp simd
-      for (int j = 0; j < n; ++j) c[j] += a * b[j];
+      for (int j = 0; j < n; ++j)
+        c[j] += a * b[j];
     }
   }
 }
@@ -40,9 +43,12 @@ int main() {
   const int n = 1024;
   const size_t bytes = (size_t)n * n * sizeof(float);
   std::vector<float> A(n * n), B(n * n), C(n * n), ref(n * n);
-  for (int i = 0; i < n * n; ++i) A[i] = float(i % 17) * 0.0625f, B[i] = float(i % 13) * 0.125f - 0.5f;
+  for (int i = 0; i < n * n; ++i)
+    A[i] = float(i % 17) * 0.0625f, B[i] = float(i % 13) * 0.125f - 0.5f;
   float *dA, *dB, *dC;
-  CK(cudaMalloc(&dA, bytes)); CK(cudaMalloc(&dB, bytes)); CK(cudaMalloc(&dC, bytes));
+  CK(cudaMalloc(&dA, bytes));
+  CK(cudaMalloc(&dB, bytes));
+  CK(cudaMalloc(&dC, bytes));
   CK(cudaMemcpy(dA, A.data(), bytes, cudaMemcpyHostToDevice));
   CK(cudaMemcpy(dB, B.data(), bytes, cudaMemcpyHostToDevice));
   auto cuda = [&] {

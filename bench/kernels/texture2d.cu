@@ -7,7 +7,8 @@
 
 __global__ void upsample(cudaTextureObject_t t, float *out, int w, int h) {
   int x = blockIdx.x * blockDim.x + threadIdx.x, y = blockIdx.y * blockDim.y + threadIdx.y;
-  if (x < w && y < h) out[y * w + x] = tex2D<float>(t, (x + 0.5f) / w, (y + 0.5f) / h);
+  if (x < w && y < h)
+    out[y * w + x] = tex2D<float>(t, (x + 0.5f) / w, (y + 0.5f) / h);
 }
 
 static void upsample_cpp(const float *in, int iw, int ih, float *out, int w, int h) {
@@ -26,7 +27,8 @@ static void upsample_cpp(const float *in, int iw, int ih, float *out, int w, int
 int main() {
   const int iw = 1024, ih = 1024, w = 2048, h = 2048;
   std::vector<float> img(iw * ih), ref(w * h), out(w * h);
-  for (int i = 0; i < iw * ih; ++i) img[i] = float((i * 37) % 1000) * 1e-3f;
+  for (int i = 0; i < iw * ih; ++i)
+    img[i] = float((i * 37) % 1000) * 1e-3f;
   cudaChannelFormatDesc fmt = cudaCreateChannelDesc<float>();
   cudaArray_t a;
   CK(cudaMallocArray(&a, &fmt, iw, ih));
@@ -47,7 +49,8 @@ int main() {
     CK(cudaDeviceSynchronize());
   };
   auto cpp = [&] { upsample_cpp(img.data(), iw, ih, ref.data(), w, h); };
-  cuda(); cpp();
+  cuda();
+  cpp();
   CK(cudaMemcpy(out.data(), dout, w * h * sizeof(float), cudaMemcpyDeviceToHost));
   check("texture2d", out.data(), ref.data(), size_t(w) * h, 1e-4f);
   compare("texture2d", 10, cuda, cpp);

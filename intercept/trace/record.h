@@ -34,9 +34,9 @@ std::string handleId(const char *kind, const void *handle);
 template <class T> struct HandleKind {
   static constexpr const char *name = nullptr;
 };
-#define CUVIRT_HANDLE_KIND(T, N)                                                                                       \
-  template <> struct HandleKind<T> {                                                                                   \
-    static constexpr const char *name = N;                                                                             \
+#define CUVIRT_HANDLE_KIND(T, N)                                                                             \
+  template <> struct HandleKind<T> {                                                                         \
+    static constexpr const char *name = N;                                                                   \
   };
 CUVIRT_HANDLE_KIND(CUctx_st, "ctx")
 CUVIRT_HANDLE_KIND(CUstream_st, "stream")

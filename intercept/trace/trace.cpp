@@ -45,7 +45,7 @@ Labels &labels() {
 }
 #define g_options (labels().options)
 #define g_procLabels (labels().proc)
-bool g_traced[kApiCount];       // by symbol: passes --only/--exclude
+bool g_traced[kApiCount]; // by symbol: passes --only/--exclude
 Clock::time_point g_start;
 bool g_installed = false;
 std::atomic<bool> g_finished{false};
@@ -99,10 +99,18 @@ std::string jsonEscape(std::string_view s) {
   out.reserve(s.size() + 2);
   for (char c : s) {
     switch (c) {
-    case '"': out += "\\\""; break;
-    case '\\': out += "\\\\"; break;
-    case '\n': out += "\\n"; break;
-    case '\t': out += "\\t"; break;
+    case '"':
+      out += "\\\"";
+      break;
+    case '\\':
+      out += "\\\\";
+      break;
+    case '\n':
+      out += "\\n";
+      break;
+    case '\t':
+      out += "\\t";
+      break;
     default:
       if (static_cast<unsigned char>(c) < 0x20)
         out += fmt::format("\\u{:04x}", c);
@@ -176,10 +184,14 @@ void countBytes(const std::string &direction, std::uint64_t n) {
 
 const char *memoryKind(CUmemorytype t) {
   switch (t) {
-  case CU_MEMORYTYPE_HOST: return "H";
-  case CU_MEMORYTYPE_DEVICE: return "D";
-  case CU_MEMORYTYPE_ARRAY: return "A";
-  default: return "U";
+  case CU_MEMORYTYPE_HOST:
+    return "H";
+  case CU_MEMORYTYPE_DEVICE:
+    return "D";
+  case CU_MEMORYTYPE_ARRAY:
+    return "A";
+  default:
+    return "U";
   }
 }
 
@@ -193,7 +205,8 @@ void dumpImage(const void *image, const std::string &api) {
     // Named by the kernel set: the first kernel and how many more.
     std::vector<std::string> kernels;
     if (e.kind == image::EntryKind::Ptx) {
-      for (std::size_t at = e.data.find(".entry"); at != std::string::npos; at = e.data.find(".entry", at + 6)) {
+      for (std::size_t at = e.data.find(".entry"); at != std::string::npos;
+           at = e.data.find(".entry", at + 6)) {
         std::size_t b = e.data.find_first_not_of(" \t", at + 6);
         std::size_t end = e.data.find_first_of(" \t(\n", b);
         if (b != std::string::npos && end != std::string::npos)
@@ -224,14 +237,16 @@ void annotate(Record &rec, ApiId id, const void *const *argv) {
     if (name.rfind("cuLaunchKernelEx", 0) == 0) {
       const auto *cfg = argAs<const CUlaunchConfig *>(argv, 0);
       if (cfg != nullptr)
-        rec.note = fmt::format("{}<<<({},{},{}), ({},{},{}), {}, {}>>>", kernelName(argAs<const void *>(argv, 1)),
-                               cfg->gridDimX, cfg->gridDimY, cfg->gridDimZ, cfg->blockDimX, cfg->blockDimY,
-                               cfg->blockDimZ, cfg->sharedMemBytes, showStream(cfg->hStream));
+        rec.note =
+            fmt::format("{}<<<({},{},{}), ({},{},{}), {}, {}>>>", kernelName(argAs<const void *>(argv, 1)),
+                        cfg->gridDimX, cfg->gridDimY, cfg->gridDimZ, cfg->blockDimX, cfg->blockDimY,
+                        cfg->blockDimZ, cfg->sharedMemBytes, showStream(cfg->hStream));
     } else {
-      rec.note = fmt::format("{}<<<({},{},{}), ({},{},{}), {}, {}>>>", kernelName(argAs<const void *>(argv, 0)),
-                             argAs<unsigned>(argv, 1), argAs<unsigned>(argv, 2), argAs<unsigned>(argv, 3),
-                             argAs<unsigned>(argv, 4), argAs<unsigned>(argv, 5), argAs<unsigned>(argv, 6),
-                             argAs<unsigned>(argv, 7), showStream(argAs<CUstream>(argv, 8)));
+      rec.note =
+          fmt::format("{}<<<({},{},{}), ({},{},{}), {}, {}>>>", kernelName(argAs<const void *>(argv, 0)),
+                      argAs<unsigned>(argv, 1), argAs<unsigned>(argv, 2), argAs<unsigned>(argv, 3),
+                      argAs<unsigned>(argv, 4), argAs<unsigned>(argv, 5), argAs<unsigned>(argv, 6),
+                      argAs<unsigned>(argv, 7), showStream(argAs<CUstream>(argv, 8)));
     }
     return;
   }
@@ -246,9 +261,9 @@ void annotate(Record &rec, ApiId id, const void *const *argv) {
                   : name.find("DtoH") != std::string_view::npos ? "DtoH"
                   : name.find("DtoD") != std::string_view::npos || name.find("Peer") != std::string_view::npos
                       ? "DtoD"
-                      : name.find("AtoH") != std::string_view::npos ? "AtoH"
-                      : name.find("HtoA") != std::string_view::npos ? "HtoA"
-                                                                    : "default";
+                  : name.find("AtoH") != std::string_view::npos ? "AtoH"
+                  : name.find("HtoA") != std::string_view::npos ? "HtoA"
+                                                                : "default";
     } else if (copy >= 0 && name.rfind("cuMemcpy2D", 0) == 0) {
       const auto *p = argAs<const CUDA_MEMCPY2D *>(argv, copy);
       n = std::uint64_t(p->WidthInBytes) * p->Height;
@@ -314,9 +329,10 @@ void writeRecord(const Record &rec) {
                          t0, threadNumber(), api, args, show(rec.result), dur);
     } else {
       args += fmt::format("{}\"result\":\"{}\"", args.empty() ? "" : ",", show(rec.result));
-      line = fmt::format("{{\"name\":\"{}\",\"cat\":\"api\",\"ph\":\"X\",\"ts\":{:.3f},\"dur\":{:.3f},\"pid\":1,"
-                         "\"tid\":{},\"args\":{{{}}}}},\n",
-                         api, t0, dur, threadNumber(), args);
+      line =
+          fmt::format("{{\"name\":\"{}\",\"cat\":\"api\",\"ph\":\"X\",\"ts\":{:.3f},\"dur\":{:.3f},\"pid\":1,"
+                      "\"tid\":{},\"args\":{{{}}}}},\n",
+                      api, t0, dur, threadNumber(), args);
     }
     break;
   }
@@ -341,12 +357,13 @@ void onSpan(std::uint64_t stream, const char *kind, const std::string &name, Clo
   if (g_options.summaryOnly)
     return;
   if (g_options.format == Options::Format::Chrome) {
-    sink().write(fmt::format("{{\"name\":\"{}\",\"cat\":\"{}\",\"ph\":\"X\",\"ts\":{:.3f},\"dur\":{:.3f},\"pid\":2,"
-                             "\"tid\":{},\"args\":{{}}}},\n",
-                             jsonEscape(label), kind, t0, dur, stream));
+    sink().write(
+        fmt::format("{{\"name\":\"{}\",\"cat\":\"{}\",\"ph\":\"X\",\"ts\":{:.3f},\"dur\":{:.3f},\"pid\":2,"
+                    "\"tid\":{},\"args\":{{}}}},\n",
+                    jsonEscape(label), kind, t0, dur, stream));
   } else if (g_options.format == Options::Format::JsonLines) {
-    sink().write(fmt::format("{{\"ts_us\":{:.3f},\"stream\":{},\"{}\":\"{}\",\"dur_us\":{:.3f}}}\n", t0, stream, kind,
-                             jsonEscape(label), dur));
+    sink().write(fmt::format("{{\"ts_us\":{:.3f},\"stream\":{},\"{}\":\"{}\",\"dur_us\":{:.3f}}}\n", t0,
+                             stream, kind, jsonEscape(label), dur));
   } else {
     sink().write(fmt::format("{:12.3f} stream#{} {} {} ran {:.1f} µs\n", t0, stream, kind, label, dur));
   }
@@ -445,7 +462,9 @@ void wrapResolved(const char *symbol, void **pfn, int version, cuuint64_t flags)
   *pfn = reinterpret_cast<void *>(kTraceProcWrappers[index]);
 }
 
-template <ApiId Id> void record(Clock::time_point start, CUresult r, std::initializer_list<std::pair<const char *, std::string>> args) {
+template <ApiId Id>
+void record(Clock::time_point start, CUresult r,
+            std::initializer_list<std::pair<const char *, std::string>> args) {
   if (!g_traced[static_cast<unsigned>(Id)])
     return;
   Record &rec = threadRecord();
@@ -465,8 +484,11 @@ CUresult procAddressV2(const char *symbol, void **pfn, int version, cuuint64_t f
   CUresult r = next(symbol, pfn, version, flags, status);
   if (r == CUDA_SUCCESS && pfn != nullptr && symbol != nullptr)
     wrapResolved(symbol, pfn, version, flags);
-  record<ApiId::cuGetProcAddress_v2>(start, r, {{"symbol", show(symbol)}, {"version", show(version)},
-                                                {"flags", show(flags)}, {"pfn", showArg(pfn, r == CUDA_SUCCESS)}});
+  record<ApiId::cuGetProcAddress_v2>(start, r,
+                                     {{"symbol", show(symbol)},
+                                      {"version", show(version)},
+                                      {"flags", show(flags)},
+                                      {"pfn", showArg(pfn, r == CUDA_SUCCESS)}});
   return r;
 }
 
@@ -476,8 +498,11 @@ CUresult procAddressV1(const char *symbol, void **pfn, int version, cuuint64_t f
   CUresult r = next(symbol, pfn, version, flags);
   if (r == CUDA_SUCCESS && pfn != nullptr && symbol != nullptr)
     wrapResolved(symbol, pfn, version, flags);
-  record<ApiId::cuGetProcAddress>(start, r, {{"symbol", show(symbol)}, {"version", show(version)},
-                                             {"flags", show(flags)}, {"pfn", showArg(pfn, r == CUDA_SUCCESS)}});
+  record<ApiId::cuGetProcAddress>(start, r,
+                                  {{"symbol", show(symbol)},
+                                   {"version", show(version)},
+                                   {"flags", show(flags)},
+                                   {"pfn", showArg(pfn, r == CUDA_SUCCESS)}});
   return r;
 }
 
@@ -547,7 +572,9 @@ void recordSlot(const WrappedTable &t, int slot, Clock::time_point start, CUresu
   writeRecord(rec);
 }
 
-template <class F> F original(const WrappedTable &t, int slot) { return reinterpret_cast<F>(t.original[slot]); }
+template <class F> F original(const WrappedTable &t, int slot) {
+  return reinterpret_cast<F>(t.original[slot]);
+}
 
 CUresult cudartPrimaryContext(CUcontext *out, CUdevice dev) {
   auto start = Clock::now();
@@ -570,7 +597,8 @@ CUresult clsDelete(CUcontext ctx, void *key) {
 CUresult clsGet(void **out, CUcontext ctx, void *key) {
   auto start = Clock::now();
   CUresult r = original<CUresult (*)(void **, CUcontext, void *)>(g_cls, 2)(out, ctx, key);
-  recordSlot(g_cls, 2, start, r, {{"value", showArg(out, r == CUDA_SUCCESS)}, {"ctx", show(ctx)}, {"key", show(key)}});
+  recordSlot(g_cls, 2, start, r,
+             {{"value", showArg(out, r == CUDA_SUCCESS)}, {"ctx", show(ctx)}, {"key", show(key)}});
   return r;
 }
 CUresult contextCheck(CUcontext ctx, std::uint32_t *out, void **out2) {
@@ -601,7 +629,8 @@ CUresult integritySlot(std::uint32_t version, std::uint64_t seconds, std::uint64
     in.integrityTable = reinterpret_cast<std::uint64_t>(g_integrity.storage);
     in.integritySlot = reinterpret_cast<std::uint64_t>(g_integrity.storage[1]);
     in.unixSeconds = seconds;
-    auto getAttr = reinterpret_cast<CUresult (*)(int *, CUdevice_attribute, CUdevice)>(call(ApiId::cuDeviceGetAttribute));
+    auto getAttr = reinterpret_cast<CUresult (*)(int *, CUdevice_attribute, CUdevice)>(
+        call(ApiId::cuDeviceGetAttribute));
     auto getUuid = reinterpret_cast<CUresult (*)(CUuuid *, CUdevice)>(call(ApiId::cuDeviceGetUuid));
     for (int d = 0; d < count; ++d) {
       IntegrityInputs::DeviceId id{};
@@ -688,7 +717,7 @@ bool matchesAny(const std::string &patterns, const char *name) {
 }
 
 bool sameFile(const std::string &a, const char *b) {
-  struct stat sa {}, sb {};
+  struct stat sa{}, sb{};
   return b != nullptr && stat(a.c_str(), &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
          sa.st_ino == sb.st_ino;
 }
@@ -734,7 +763,7 @@ Options optionsFromEnvironment() {
     return v ? v : "";
   };
   std::string format = env("CUVIRT_TRACE_FORMAT");
-  o.format = format == "jsonl" ? Options::Format::JsonLines
+  o.format = format == "jsonl"    ? Options::Format::JsonLines
              : format == "chrome" ? Options::Format::Chrome
                                   : Options::Format::Text;
   o.output = env("CUVIRT_TRACE_OUTPUT");
@@ -749,9 +778,9 @@ Options optionsFromEnvironment() {
 }
 
 std::string findNativeDriver() {
-  for (const char *candidate : {"/usr/lib/x86_64-linux-gnu/libcuda.so.1", "/usr/lib64/libcuda.so.1",
-                                "/usr/lib/libcuda.so.1", "/usr/local/nvidia/lib64/libcuda.so.1",
-                                "/usr/lib/wsl/lib/libcuda.so.1"}) {
+  for (const char *candidate :
+       {"/usr/lib/x86_64-linux-gnu/libcuda.so.1", "/usr/lib64/libcuda.so.1", "/usr/lib/libcuda.so.1",
+        "/usr/local/nvidia/lib64/libcuda.so.1", "/usr/lib/wsl/lib/libcuda.so.1"}) {
     if (access(candidate, R_OK) != 0 || sameFile(candidate, ownPath()))
       continue;
     return candidate;
@@ -765,7 +794,8 @@ bool install(const Options &options) {
   if (!g_options.output.empty()) {
     int fd = ::open(g_options.output.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
-      std::fprintf(stderr, "cuvirt-trace: cannot write %s: %s\n", g_options.output.c_str(), std::strerror(errno));
+      std::fprintf(stderr, "cuvirt-trace: cannot write %s: %s\n", g_options.output.c_str(),
+                   std::strerror(errno));
       return false;
     }
     sink().fd = fd;
@@ -821,16 +851,17 @@ bool install(const Options &options) {
       sink().write(fmt::format("{{\"terminal\":\"{}\"}}\n", jsonEscape(terminal)));
       break;
     case Options::Format::Chrome:
-      sink().write(fmt::format("[\n{{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":1,\"args\":{{\"name\":\"API calls "
-                               "({})\"}}}},\n{{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":2,\"args\":{{\"name\":"
-                               "\"streams\"}}}},\n",
-                               jsonEscape(terminal)));
+      sink().write(
+          fmt::format("[\n{{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":1,\"args\":{{\"name\":\"API calls "
+                      "({})\"}}}},\n{{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":2,\"args\":{{\"name\":"
+                      "\"streams\"}}}},\n",
+                      jsonEscape(terminal)));
       break;
     }
   }
   g_installed = true;
   for (int sig : {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL, SIGTERM, SIGINT}) {
-    struct sigaction sa {};
+    struct sigaction sa{};
     sa.sa_handler = onFatalSignal;
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = SA_RESETHAND;

@@ -11,12 +11,12 @@ namespace cuvirt::trace {
 struct Options {
   enum class Format { Text, JsonLines, Chrome };
   Format format = Format::Text;
-  std::string output;             ///< "" = stderr
-  std::string only, exclude;      ///< comma-separated glob patterns of API names
-  bool summary = true;            ///< print the summary at exit
-  bool summaryOnly = false;       ///< print nothing but the summary
-  std::string dumpImages;         ///< directory, "" = off
-  std::string native;             ///< path of NVIDIA's driver, "auto", or "" for cuvirt's runtime
+  std::string output;        ///< "" = stderr
+  std::string only, exclude; ///< comma-separated glob patterns of API names
+  bool summary = true;       ///< print the summary at exit
+  bool summaryOnly = false;  ///< print nothing but the summary
+  std::string dumpImages;    ///< directory, "" = off
+  std::string native;        ///< path of NVIDIA's driver, "auto", or "" for cuvirt's runtime
 };
 
 /// Options from the CUVIRT_TRACE_* environment variables (see docs/TRACE.md).

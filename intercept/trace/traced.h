@@ -40,7 +40,8 @@ template <ApiId Id, class... A> struct Wrap<Id, CUresult (*)(A...)> {
 };
 
 template <ApiId Id> AnyFn symbolWrapper() {
-  return reinterpret_cast<AnyFn>(&Wrap<Id, typename ApiTraits<Id>::Fn>::template call<static_cast<unsigned>(Id)>);
+  return reinterpret_cast<AnyFn>(
+      &Wrap<Id, typename ApiTraits<Id>::Fn>::template call<static_cast<unsigned>(Id)>);
 }
 
 template <unsigned I, ApiId Id> AnyFn procWrapper() {

@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <malloc.h>
+#include <mutex>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -33,6 +35,27 @@ const void *alignedHeader(Frame &f) {
   f.aligned.resize((zmq_msg_size(&f.header) + 7) / 8);
   std::memcpy(f.aligned.data(), p, zmq_msg_size(&f.header));
   return f.aligned.data();
+}
+
+/// zmq receives every data frame into a fresh malloc'd buffer. With several
+/// read pieces in flight, glibc's default thresholds give those buffers back
+/// to the kernel after each piece (heap trim), so the next piece page-faults
+/// and zeroes them again: ~80k faults and twice the client CPU per GB read
+/// from 16 MiB up (docs/PERFORMANCE.md). Fixed thresholds above the bytes in
+/// flight keep them mapped. Process-wide, so the application's own malloc
+/// tuning wins, and CUVIRT_REMOTE_MALLOC_TUNE=0 leaves malloc alone.
+void keepReceiveBuffers() {
+#ifdef __GLIBC__
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (std::getenv("MALLOC_MMAP_THRESHOLD_") != nullptr ||
+        std::getenv("MALLOC_TRIM_THRESHOLD_") != nullptr || std::getenv("GLIBC_TUNABLES") != nullptr ||
+        envInt("CUVIRT_REMOTE_MALLOC_TUNE", 1) == 0)
+      return;
+    mallopt(M_MMAP_THRESHOLD, static_cast<int>(2 * kChunkBytes));
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
+  });
+#endif
 }
 
 } // namespace
@@ -73,6 +96,7 @@ Connection::~Connection() {
 
 Status Connection::open(int timeoutMs) {
   timeoutMs_ = envInt("CUVIRT_REMOTE_TIMEOUT_MS", 5000);
+  keepReceiveBuffers();
   socket_ = zmq_socket(zmqContext(), ZMQ_DEALER);
   if (socket_ == nullptr)
     return error(CUDA_ERROR_OPERATING_SYSTEM, "zmq_socket: {}", zmq_strerror(zmq_errno()));

@@ -155,8 +155,8 @@ TEST_CASE("launches validate their arguments") {
   // Parameters required but none given.
   CHECK(cuLaunchKernel(scale, 1, 1, 1, 1, 1, 1, 0, nullptr, nullptr, nullptr) == CUDA_ERROR_INVALID_VALUE);
   // A stale function handle.
-  CHECK(cuLaunchKernel(reinterpret_cast<CUfunction>(0x1000), 1, 1, 1, 1, 1, 1, 0, nullptr, nullptr, nullptr) ==
-        CUDA_ERROR_INVALID_HANDLE);
+  CHECK(cuLaunchKernel(reinterpret_cast<CUfunction>(0x1000), 1, 1, 1, 1, 1, 1, 0, nullptr, nullptr,
+                       nullptr) == CUDA_ERROR_INVALID_HANDLE);
   CHECK(cuLaunchKernel(fn, 1, 1, 1, 1, 1, 1, 0, reinterpret_cast<CUstream>(0x1000), nullptr, nullptr) ==
         CUDA_ERROR_INVALID_HANDLE);
 }

@@ -3,13 +3,13 @@
 #include <cstdlib>
 #include <cuda_runtime.h>
 
-#define CHECK(x)                                                                                                   \
-  do {                                                                                                             \
-    cudaError_t e = (x);                                                                                           \
-    if (e != cudaSuccess) {                                                                                        \
-      std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e));                     \
-      return 1;                                                                                                    \
-    }                                                                                                              \
+#define CHECK(x)                                                                                             \
+  do {                                                                                                       \
+    cudaError_t e = (x);                                                                                     \
+    if (e != cudaSuccess) {                                                                                  \
+      std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e));                \
+      return 1;                                                                                              \
+    }                                                                                                        \
   } while (0)
 
 template <typename T> __global__ void scaleKernel(T *data, T factor, int n) {

@@ -16,8 +16,8 @@ std::string findDriver(const char *) {
   std::string dir(self);
   dir = dir.substr(0, dir.rfind('/'));
   // build/tools/<tool>/ → build/shims; prefix/bin → prefix/lib/cuvirt.
-  for (const char *rel : {"/../../shims/libcuda.so.1", "/../shims/libcuda.so.1", "/../lib/cuvirt/libcuda.so.1",
-                          "/../lib/x86_64-linux-gnu/cuvirt/libcuda.so.1"}) {
+  for (const char *rel : {"/../../shims/libcuda.so.1", "/../shims/libcuda.so.1",
+                          "/../lib/cuvirt/libcuda.so.1", "/../lib/x86_64-linux-gnu/cuvirt/libcuda.so.1"}) {
     std::string candidate = dir + rel;
     char resolved[PATH_MAX];
     if (realpath(candidate.c_str(), resolved) != nullptr && access(resolved, R_OK) == 0)

@@ -177,7 +177,7 @@ int main(int argc, char **argv) {
     std::cerr << "cuvirtd: " << cuvirt::lastErrorMessage() << "\n";
     return 1;
   }
-  struct sigaction sa {};
+  struct sigaction sa{};
   sa.sa_handler = onSignal;
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGINT, &sa, nullptr);

@@ -35,8 +35,9 @@ void printInfo(const cuvirt::ModuleInfo &info) {
     std::printf("\n");
   }
   for (const auto &g : info.globals)
-    std::printf("  %s %s: %llu bytes, align %u%s%s\n", g.space == cuvirt::GlobalInfo::Space::Const ? "const" : "global",
-                g.name.c_str(), static_cast<unsigned long long>(g.size), g.align, g.init.empty() ? "" : ", initialised",
+    std::printf("  %s %s: %llu bytes, align %u%s%s\n",
+                g.space == cuvirt::GlobalInfo::Space::Const ? "const" : "global", g.name.c_str(),
+                static_cast<unsigned long long>(g.size), g.align, g.init.empty() ? "" : ", initialised",
                 g.isExtern ? ", extern" : "");
 }
 
@@ -74,7 +75,8 @@ int main(int argc, char **argv) {
     if (emit == "info") {
       std::string log;
       auto info = ptx ? cuvirt::ptx::moduleInfo(e.data, log)
-                      : cuvirt::image::cubinInfo({reinterpret_cast<const std::uint8_t *>(e.data.data()), e.data.size()});
+                      : cuvirt::image::cubinInfo(
+                            {reinterpret_cast<const std::uint8_t *>(e.data.data()), e.data.size()});
       if (!info) {
         std::fprintf(stderr, "%s", log.empty() ? (cuvirt::lastErrorMessage() + "\n").c_str() : log.c_str());
         ++failures;
@@ -100,7 +102,7 @@ int main(int argc, char **argv) {
       continue;
     }
     using cuvirt::cpu::jit::DumpStage;
-    DumpStage stage = emit == "thread-ir" ? DumpStage::ThreadIR
+    DumpStage stage = emit == "thread-ir"  ? DumpStage::ThreadIR
                       : emit == "block-ir" ? DumpStage::BlockIR
                       : emit == "ir"       ? DumpStage::OptimizedIR
                                            : DumpStage::Assembly;

@@ -29,7 +29,8 @@ int main(int argc, char **argv) {
   auto *nativeOpt = app.add_option("--native", native,
                                    "Pass through to NVIDIA's libcuda.so.1 (PATH, or found automatically)")
                         ->expected(0, 1);
-  app.add_option("--backend", backend, "Trace on cuvirt's own devices instead: cpu")->check(CLI::IsMember({"cpu"}));
+  app.add_option("--backend", backend, "Trace on cuvirt's own devices instead: cpu")
+      ->check(CLI::IsMember({"cpu"}));
   app.add_option("--driver", driver, "Path of cuvirt's libcuda.so.1 (default: found next to this tool)");
   app.add_flag("--no-preload", noPreload, "Only put the driver on LD_LIBRARY_PATH");
   app.add_option("command", command, "The program and its arguments (after --)")->required();
@@ -66,13 +67,14 @@ int main(int argc, char **argv) {
   // With a real NVIDIA driver on the machine the trace goes through it,
   // unless a cuvirt backend is asked for.
   if (nativeOpt->count() > 0 && !native.empty()) {
-    struct stat a {}, b {};
+    struct stat a{}, b{};
     if (stat(native.c_str(), &a) != 0) {
       std::fprintf(stderr, "cuvirt-trace: no driver at %s\n", native.c_str());
       return 2;
     }
     if (stat(driver.c_str(), &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
-      std::fprintf(stderr, "cuvirt-trace: %s is cuvirt's own libcuda.so.1, not NVIDIA's driver\n", native.c_str());
+      std::fprintf(stderr, "cuvirt-trace: %s is cuvirt's own libcuda.so.1, not NVIDIA's driver\n",
+                   native.c_str());
       return 2;
     }
   }

@@ -69,8 +69,8 @@ private:
   std::mutex mutex_;
   std::condition_variable workCv_, idleCv_;
   std::deque<Task> tasks_;
-  bool running_ = false; ///< a task is running (on the worker or a synchroniser)
-  std::size_t pending_ = 0; ///< enqueued and not finished
+  bool running_ = false;               ///< a task is running (on the worker or a synchroniser)
+  std::size_t pending_ = 0;            ///< enqueued and not finished
   std::atomic<std::size_t> queued_{0}; ///< tasks waiting to start (read without the lock)
   std::atomic<bool> idle_{true};       ///< pending_ == 0 (read without the lock)
   bool stop_ = false;

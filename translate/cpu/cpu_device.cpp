@@ -1,6 +1,6 @@
 // The host CPU as a CUDA device: its properties and its memory.
-#include "translate/cpu/cpu_backend.h"
 #include "runtime/log.h"
+#include "translate/cpu/cpu_backend.h"
 #include <cstdlib>
 #include <cstring>
 #include <fstream>

@@ -64,7 +64,7 @@ void onFault(int sig, siginfo_t *info, void *context) {
 void installFaultHandlers() {
   static std::once_flag once;
   std::call_once(once, [] {
-    struct sigaction sa {};
+    struct sigaction sa{};
     sa.sa_sigaction = onFault;
     sa.sa_flags = SA_SIGINFO | SA_NODEFER;
     sigemptyset(&sa.sa_mask);
@@ -133,8 +133,8 @@ void runBlocks(const LaunchOp &op, const CpuKernel &kernel, void *const *params,
     // signal number means a fault, wherever it was (address 0 included).
     if (signal != 1) {
       state.fail(CUDA_ERROR_ILLEGAL_ADDRESS,
-                 fmt::format("kernel {}: illegal memory access at address 0x{:x} in block ({},{},{})", op.name,
-                             t_faultAddress, env.blockIdx[0], env.blockIdx[1], env.blockIdx[2]));
+                 fmt::format("kernel {}: illegal memory access at address 0x{:x} in block ({},{},{})",
+                             op.name, t_faultAddress, env.blockIdx[0], env.blockIdx[1], env.blockIdx[2]));
       t_faultAddress = 0;
     }
     t_jump = outer;

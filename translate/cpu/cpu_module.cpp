@@ -1,6 +1,6 @@
 // Modules on the CPU device: PTX compiled by the JIT, lazily per module.
-#include "translate/cpu/cpu_backend.h"
 #include "runtime/log.h"
+#include "translate/cpu/cpu_backend.h"
 #include "translate/cpu/jit/cache.h"
 #include <cstdlib>
 #include <unordered_map>
@@ -59,8 +59,8 @@ Expected<std::unique_ptr<BackendModule>> CpuDevice::loadModule(const ModuleSourc
   options.cacheDir = jit::defaultCacheDir();
   // Compilation waits for the first launch: cudart loads every image of a
   // program at start-up, most of which may never run.
-  return std::unique_ptr<BackendModule>(std::make_unique<CpuModule>(source.ptx, source.info, std::move(options)));
+  return std::unique_ptr<BackendModule>(
+      std::make_unique<CpuModule>(source.ptx, source.info, std::move(options)));
 }
 
 } // namespace cuvirt::cpu
-

@@ -1,6 +1,6 @@
 // A stream's queue on the CPU device: one worker thread, in-order tasks.
-#include "translate/cpu/cpu_backend.h"
 #include "runtime/log.h"
+#include "translate/cpu/cpu_backend.h"
 #include <chrono>
 #include <cstring>
 
@@ -10,14 +10,21 @@ namespace {
 /// Waits up to a few microseconds (by the clock: a pause instruction lasts
 /// anywhere from 1 to 25 ns between CPUs) for `ready`; on a busy machine the
 /// time is better left to the thread we wait for.
-template <class F> void spinUntil(F &&ready) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(4);
+template <class F> bool spinUntil(F &&ready, std::chrono::nanoseconds limit = std::chrono::microseconds(4)) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
   for (int i = 0; !ready(); ++i) {
     __builtin_ia32_pause();
     if ((i & 31) == 31 && std::chrono::steady_clock::now() > deadline)
-      return;
+      return ready();
   }
+  return true;
 }
+
+/// How long the idle worker leaves fresh work to a synchroniser that is
+/// likely on its way (launch, then synchronize): one that runs the work
+/// itself saves a thread hand-off each way. Long enough for the API call
+/// between the two, short next to a kernel worth launching asynchronously.
+constexpr auto kSyncGrace = std::chrono::microseconds(2);
 
 // Big stacks: a block's per-thread values can live on the worker's stack.
 constexpr std::size_t kWorkerStack = 64u << 20;
@@ -54,8 +61,15 @@ void CpuQueue::run() {
       // Work tends to come in bursts (launch, copy, synchronize): look again
       // for a few microseconds before sleeping, which saves a wake-up.
       lock.unlock();
-      spinUntil([&] { return queued_.load(std::memory_order_acquire) != 0; });
+      const bool fresh = spinUntil([&] { return queued_.load(std::memory_order_acquire) != 0; });
+      // Fresh work after an idle spell: give a synchroniser the first claim.
+      // If one took it, spin again rather than sleep (the next launch then
+      // costs no wake-up).
+      const bool taken =
+          fresh && spinUntil([&] { return queued_.load(std::memory_order_acquire) == 0; }, kSyncGrace);
       lock.lock();
+      if (taken && tasks_.empty() && !stop_)
+        continue;
     }
     // A synchronising thread may be running this queue's work (running_).
     workCv_.wait(lock, [&] { return (stop_ && !running_) || (!tasks_.empty() && !running_); });
@@ -79,7 +93,9 @@ void CpuQueue::runFront(std::unique_lock<std::mutex> &lock) {
   // Whoever waits (the worker for its turn, a synchroniser for the end or
   // for its own turn) looks again.
   idleCv_.notify_all();
-  workCv_.notify_one();
+  // The worker waits for a task it may start (or to stop); none: no wake-up.
+  if (!tasks_.empty() || stop_)
+    workCv_.notify_one();
 }
 
 void CpuQueue::push(std::function<void()> task, bool hostCode) {
@@ -95,7 +111,10 @@ void CpuQueue::push(std::function<void()> task, bool hostCode) {
 
 namespace {
 const char *copyKind(const CopyOp &op) {
-  return op.srcHost && !op.dstHost ? "HtoD" : !op.srcHost && op.dstHost ? "DtoH" : op.srcHost ? "HtoH" : "DtoD";
+  return op.srcHost && !op.dstHost   ? "HtoD"
+         : !op.srcHost && op.dstHost ? "DtoH"
+         : op.srcHost                ? "HtoH"
+                                     : "DtoD";
 }
 } // namespace
 
@@ -156,16 +175,29 @@ bool CpuQueue::idle() {
 }
 
 void CpuQueue::synchronize() {
-  // Short work finishes while we look: spin a little before sleeping.
-  spinUntil([&] { return idle_.load(std::memory_order_acquire); });
+  if (idle_.load(std::memory_order_acquire))
+    return;
   std::unique_lock lock(mutex_);
+  bool spun = false;
   while (pending_ != 0) {
     // Work the worker has not started yet runs here, in order: the thread
     // that waits anyway does it, saving two thread hand-offs (a launch +
-    // synchronize of a small kernel). Host functions stay on the stream's
-    // own thread, where CUDA runs callbacks.
+    // synchronize of a small kernel). Claimed before any waiting: the idle
+    // worker leaves fresh work alone for kSyncGrace. Host functions stay on
+    // the stream's own thread, where CUDA runs callbacks.
     if (!running_ && !tasks_.empty() && !tasks_.front().hostCode) {
       runFront(lock);
+      continue;
+    }
+    if (!spun) {
+      // The worker runs something: short work finishes while we look, so
+      // spin a little (until idle, or until the front is ours) before sleeping.
+      spun = true;
+      lock.unlock();
+      spinUntil([&] {
+        return idle_.load(std::memory_order_acquire) || queued_.load(std::memory_order_acquire) != 0;
+      });
+      lock.lock();
       continue;
     }
     idleCv_.wait(lock);

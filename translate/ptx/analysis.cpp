@@ -256,9 +256,11 @@ bool knownOpcode(const std::string &op) {
   static const std::unordered_set<std::string> known = words(
       "abs activemask add addc and applypriority atom bar barrier bfe bfi bfind bmsk bra brev brkpt brx "
       "call clz cnot copysign cos cp createpolicy cvt cvta discard div dp2a dp4a elect ex2 exit fence fma "
-      "fns griddepcontrol isspacep ld ldu lg2 lop3 mad mad24 madc match max membar min mov mul mul24 nanosleep neg "
+      "fns griddepcontrol isspacep ld ldu lg2 lop3 mad mad24 madc match max membar min mov mul mul24 "
+      "nanosleep neg "
       "not or pmevent popc prefetch prefetchu prmt rcp red redux rem ret rsqrt sad selp set setmaxnreg setp "
-      "shf shfl shl shr sin slct sqrt st sub subc suld suq sured sust szext tanh testp tex tld4 trap txq vote xor");
+      "shf shfl shl shr sin slct sqrt st sub subc suld suq sured sust szext tanh testp tex tld4 trap txq "
+      "vote xor");
   if (known.contains(op) || trapsAtRuntime(op))
     return true;
   // SIMD video instructions: vadd2, vmin4, ...

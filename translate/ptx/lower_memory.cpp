@@ -220,14 +220,13 @@ Expected<Handled> FunctionLowering::lowerIsSpace(const Instr &in) {
   Space sp = space(in);
   PTX_GET(a, get(in.ops[1], Type::U64));
   Value *addr = B.CreateZExtOrTrunc(a, B.getInt64Ty());
-  auto inWindow = [&](Value *begin, Value *size) {
-    return B.CreateICmpULT(B.CreateSub(addr, begin), size);
-  };
+  auto inWindow = [&](Value *begin, Value *size) { return B.CreateICmpULT(B.CreateSub(addr, begin), size); };
   auto shared = [&] {
     Value *begin = B.CreatePtrToInt(sharedBase(), B.getInt64Ty());
-    Value *dynEnd = B.CreateAdd(B.CreatePtrToInt(dynSharedBase(), B.getInt64Ty()),
-                                B.CreateZExt(B.CreateCall(M.runtime("cuvirt.dynshared.size", B.getInt32Ty(), {}), {}),
-                                             B.getInt64Ty()));
+    Value *dynEnd =
+        B.CreateAdd(B.CreatePtrToInt(dynSharedBase(), B.getInt64Ty()),
+                    B.CreateZExt(B.CreateCall(M.runtime("cuvirt.dynshared.size", B.getInt32Ty(), {}), {}),
+                                 B.getInt64Ty()));
     return inWindow(begin, B.CreateSub(dynEnd, begin));
   };
   auto local = [&] {

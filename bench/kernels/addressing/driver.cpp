@@ -23,7 +23,8 @@ template <class F> double best_ms(F f) {
   for (int r = 0; r < 15; ++r) {
     auto t0 = std::chrono::steady_clock::now();
     f();
-    best = std::min(best, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    best = std::min(best,
+                    std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   }
   return best;
 }
@@ -51,14 +52,17 @@ int main() {
     double j = run(saxpy_jit), r = run(saxpy_rebased);
     double c = best_ms([&] {
 #pragma omp parallel for simd schedule(static)
-      for (int i = 0; i < n; ++i) y[i] = a * x[i] + y[i];
+      for (int i = 0; i < n; ++i)
+        y[i] = a * x[i] + y[i];
     });
-    std::printf("saxpy:   JIT as is %7.2f ms, rebased %7.2f ms, C++ %7.2f ms  (C++/rebased %.2f)\n", j, r, c, c / r);
+    std::printf("saxpy:   JIT as is %7.2f ms, rebased %7.2f ms, C++ %7.2f ms  (C++/rebased %.2f)\n", j, r, c,
+                c / r);
   }
   { // 5-point stencil, 4096^2, 32x8 blocks
     int n = 4096;
     std::vector<float> in(size_t(n) * n), o1(in.size()), o2(in.size()), o3(in.size());
-    for (size_t i = 0; i < in.size(); ++i) in[i] = float(i % 97);
+    for (size_t i = 0; i < in.size(); ++i)
+      in[i] = float(i % 97);
     uint64_t pin = uint64_t(in.data()), pout = 0;
     void *params[] = {&pin, &pout, &n};
     auto run = [&](BlockFn f, std::vector<float> &o) {
@@ -81,6 +85,7 @@ int main() {
       std::fprintf(stderr, "FAIL: stencil results differ\n");
       return 1;
     }
-    std::printf("stencil: JIT as is %7.2f ms, rebased %7.2f ms, C++ %7.2f ms  (C++/rebased %.2f)\n", j, r, c, c / r);
+    std::printf("stencil: JIT as is %7.2f ms, rebased %7.2f ms, C++ %7.2f ms  (C++/rebased %.2f)\n", j, r, c,
+                c / r);
   }
 }

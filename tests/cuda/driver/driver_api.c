@@ -4,9 +4,9 @@
  *
  * Without arguments no kernel is launched (suite 'e2e'). With --launch the
  * PTX kernel is also run through cuLaunchKernel (suite 'kernels'). */
+#include "check.h"
 #include <stdint.h>
 #include <string.h>
-#include "check.h"
 
 static const char kPtx[] =
     ".version 9.0\n"
@@ -67,7 +67,7 @@ static void before_init(void) {
   int count = 0;
   CU_EXPECT_ERR(cuDeviceGetCount(&count), CUDA_ERROR_NOT_INITIALIZED);
   const char *s = NULL;
-  CU_CHECK(cuGetErrorName(CUDA_ERROR_INVALID_VALUE, &s));  /* works before cuInit */
+  CU_CHECK(cuGetErrorName(CUDA_ERROR_INVALID_VALUE, &s)); /* works before cuInit */
   EXPECT(s && strcmp(s, "CUDA_ERROR_INVALID_VALUE") == 0, "cuGetErrorName = %s", s ? s : "(null)");
 }
 
@@ -87,30 +87,35 @@ static void devices(void) {
   EXPECT(strncmp(name, "cuvirt", 6) == 0, "device name '%s' does not start with 'cuvirt'", name);
   char shortname[4];
   CU_CHECK(cuDeviceGetName(shortname, sizeof shortname, dev));
-  EXPECT(memchr(shortname, 0, sizeof shortname) != NULL, "cuDeviceGetName overflowed a 4-byte buffer unterminated");
+  EXPECT(memchr(shortname, 0, sizeof shortname) != NULL,
+         "cuDeviceGetName overflowed a 4-byte buffer unterminated");
 
   size_t total = 0;
   CU_CHECK(cuDeviceTotalMem(&total, dev));
   EXPECT(total > 0, "cuDeviceTotalMem = %zu", total);
 
-  struct { CUdevice_attribute a; int lo, hi; const char *name; } attrs[] = {
-    {CU_DEVICE_ATTRIBUTE_WARP_SIZE, 32, 32, "WARP_SIZE"},
-    {CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK, 1024, 1024, "MAX_THREADS_PER_BLOCK"},
-    {CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, 7, 100, "COMPUTE_CAPABILITY_MAJOR"},
-    {CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, 0, 9, "COMPUTE_CAPABILITY_MINOR"},
-    {CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, 1, 1 << 20, "MULTIPROCESSOR_COUNT"},
-    {CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK, 48 * 1024, 1 << 30, "MAX_SHARED_MEMORY_PER_BLOCK"},
-    {CU_DEVICE_ATTRIBUTE_UNIFIED_ADDRESSING, 1, 1, "UNIFIED_ADDRESSING"},
-    {CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_X, 1024, 1024, "MAX_BLOCK_DIM_X"},
-    {CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X, 65535, 0x7fffffff, "MAX_GRID_DIM_X"},
-    {CU_DEVICE_ATTRIBUTE_TOTAL_CONSTANT_MEMORY, 64 * 1024, 0x7fffffff, "TOTAL_CONSTANT_MEMORY"},
-    {CU_DEVICE_ATTRIBUTE_CAN_MAP_HOST_MEMORY, 1, 1, "CAN_MAP_HOST_MEMORY"},
+  struct {
+    CUdevice_attribute a;
+    int lo, hi;
+    const char *name;
+  } attrs[] = {
+      {CU_DEVICE_ATTRIBUTE_WARP_SIZE, 32, 32, "WARP_SIZE"},
+      {CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK, 1024, 1024, "MAX_THREADS_PER_BLOCK"},
+      {CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, 7, 100, "COMPUTE_CAPABILITY_MAJOR"},
+      {CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, 0, 9, "COMPUTE_CAPABILITY_MINOR"},
+      {CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, 1, 1 << 20, "MULTIPROCESSOR_COUNT"},
+      {CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK, 48 * 1024, 1 << 30, "MAX_SHARED_MEMORY_PER_BLOCK"},
+      {CU_DEVICE_ATTRIBUTE_UNIFIED_ADDRESSING, 1, 1, "UNIFIED_ADDRESSING"},
+      {CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_X, 1024, 1024, "MAX_BLOCK_DIM_X"},
+      {CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X, 65535, 0x7fffffff, "MAX_GRID_DIM_X"},
+      {CU_DEVICE_ATTRIBUTE_TOTAL_CONSTANT_MEMORY, 64 * 1024, 0x7fffffff, "TOTAL_CONSTANT_MEMORY"},
+      {CU_DEVICE_ATTRIBUTE_CAN_MAP_HOST_MEMORY, 1, 1, "CAN_MAP_HOST_MEMORY"},
   };
   for (size_t i = 0; i < sizeof attrs / sizeof attrs[0]; ++i) {
     int v = -12345;
     CU_CHECK(cuDeviceGetAttribute(&v, attrs[i].a, dev));
-    EXPECT(v >= attrs[i].lo && v <= attrs[i].hi, "CU_DEVICE_ATTRIBUTE_%s = %d, want %d..%d",
-           attrs[i].name, v, attrs[i].lo, attrs[i].hi);
+    EXPECT(v >= attrs[i].lo && v <= attrs[i].hi, "CU_DEVICE_ATTRIBUTE_%s = %d, want %d..%d", attrs[i].name, v,
+           attrs[i].lo, attrs[i].hi);
   }
   int v;
   CU_EXPECT_ERR(cuDeviceGetAttribute(&v, CU_DEVICE_ATTRIBUTE_WARP_SIZE, count), CUDA_ERROR_INVALID_DEVICE);
@@ -139,7 +144,7 @@ static void contexts(void) {
   CU_CHECK(cuCtxGetApiVersion(a, &ver));
   EXPECT(ver >= 3020, "cuCtxGetApiVersion = %u", ver);
 
-  CU_CHECK(cuCtxCreate(&b, NULL, 0, dev));  /* pushed on top of a */
+  CU_CHECK(cuCtxCreate(&b, NULL, 0, dev)); /* pushed on top of a */
   EXPECT(b != a, "two contexts share a handle");
   CU_CHECK(cuCtxGetCurrent(&cur));
   EXPECT(cur == b, "second context is not current");
@@ -157,7 +162,7 @@ static void contexts(void) {
   CU_CHECK(cuCtxGetCurrent(&cur));
   EXPECT(cur == NULL, "stack should be empty, current %p", (void *)cur);
   CUdeviceptr p;
-  CU_EXPECT_ERR(cuMemAlloc(&p, 16), CUDA_ERROR_INVALID_CONTEXT);  /* no current context */
+  CU_EXPECT_ERR(cuMemAlloc(&p, 16), CUDA_ERROR_INVALID_CONTEXT); /* no current context */
   CU_CHECK(cuCtxPushCurrent(a));
   CU_CHECK(cuCtxSynchronize());
   CU_CHECK(cuCtxDestroy(a));
@@ -188,19 +193,23 @@ static void memory(void) {
   CUdeviceptr d = 0, d2 = 0;
   CU_CHECK(cuMemAlloc(&d, n));
   CU_CHECK(cuMemAlloc(&d2, n));
-  EXPECT(d != 0 && d2 != 0 && d != d2, "cuMemAlloc gave %llx %llx", (unsigned long long)d, (unsigned long long)d2);
+  EXPECT(d != 0 && d2 != 0 && d != d2, "cuMemAlloc gave %llx %llx", (unsigned long long)d,
+         (unsigned long long)d2);
   unsigned char *h = NULL;
   CU_CHECK(cuMemAllocHost((void **)&h, n));
-  for (size_t i = 0; i < n; ++i) h[i] = (unsigned char)(i * 31);
+  for (size_t i = 0; i < n; ++i)
+    h[i] = (unsigned char)(i * 31);
   CU_CHECK(cuMemcpyHtoD(d, h, n));
   CU_CHECK(cuMemcpyDtoD(d2, d, n));
   memset(h, 0, n);
   CU_CHECK(cuMemcpyDtoH(h, d2, n));
-  for (size_t i = 0; i < n; ++i) EXPECT(h[i] == (unsigned char)(i * 31), "round trip byte %zu", i);
+  for (size_t i = 0; i < n; ++i)
+    EXPECT(h[i] == (unsigned char)(i * 31), "round trip byte %zu", i);
 
   CU_CHECK(cuMemsetD8(d, 0xAB, n));
   CU_CHECK(cuMemcpyDtoH(h, d, n));
-  for (size_t i = 0; i < n; ++i) EXPECT(h[i] == 0xAB, "cuMemsetD8 byte %zu = 0x%02x", i, h[i]);
+  for (size_t i = 0; i < n; ++i)
+    EXPECT(h[i] == 0xAB, "cuMemsetD8 byte %zu = 0x%02x", i, h[i]);
   CU_CHECK(cuMemsetD16(d + 2, 0xBEEF, 100));
   CU_CHECK(cuMemsetD32(d + 256, 0xDEADBEEF, 50));
   CU_CHECK(cuMemcpyDtoH(h, d, 512));
@@ -209,8 +218,10 @@ static void memory(void) {
     uint32_t s32[50];
     memcpy(s16, h + 2, sizeof s16);
     memcpy(s32, h + 256, sizeof s32);
-    for (int i = 0; i < 100 && 2 + 2 * i < 256; ++i) EXPECT(s16[i] == 0xBEEF, "cuMemsetD16 [%d] = 0x%x", i, s16[i]);
-    for (int i = 0; i < 50; ++i) EXPECT(s32[i] == 0xDEADBEEFu, "cuMemsetD32 [%d] = 0x%x", i, s32[i]);
+    for (int i = 0; i < 100 && 2 + 2 * i < 256; ++i)
+      EXPECT(s16[i] == 0xBEEF, "cuMemsetD16 [%d] = 0x%x", i, s16[i]);
+    for (int i = 0; i < 50; ++i)
+      EXPECT(s32[i] == 0xDEADBEEFu, "cuMemsetD32 [%d] = 0x%x", i, s32[i]);
     EXPECT(h[0] == 0xAB && h[1] == 0xAB && h[202] == 0xAB, "cuMemsetD16 wrote outside its range");
     EXPECT(h[456] == 0xAB, "cuMemsetD32 wrote outside its range");
   }
@@ -236,10 +247,10 @@ static void memory(void) {
   EXPECT(hp == h, "host pointer attribute %p, want %p", hp, (void *)h);
   {
     CUpointer_attribute which[3] = {CU_POINTER_ATTRIBUTE_MEMORY_TYPE, CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL,
-                                     CU_POINTER_ATTRIBUTE_IS_MANAGED};
+                                    CU_POINTER_ATTRIBUTE_IS_MANAGED};
     unsigned type = 0;
     int ordinal = -1;
-    int managed = -1;  /* bool attribute: only the first byte is defined */
+    int managed = -1; /* bool attribute: only the first byte is defined */
     void *data[3] = {&type, &ordinal, &managed};
     managed = 0;
     CU_CHECK(cuPointerGetAttributes(3, which, data, d2));
@@ -260,7 +271,8 @@ static void memory(void) {
   CUevent e0, e1;
   CU_CHECK(cuEventCreate(&e0, CU_EVENT_DEFAULT));
   CU_CHECK(cuEventCreate(&e1, CU_EVENT_DEFAULT));
-  for (size_t i = 0; i < n; ++i) h[i] = (unsigned char)(i ^ 0x5A);
+  for (size_t i = 0; i < n; ++i)
+    h[i] = (unsigned char)(i ^ 0x5A);
   CU_CHECK(cuEventRecord(e0, s));
   CU_CHECK(cuMemcpyHtoDAsync(d, h, n, s));
   CU_CHECK(cuMemsetD8Async(d, 0x11, 8, s));
@@ -307,8 +319,8 @@ static void modules(int launch) {
   CU_CHECK(cuFuncGetAttribute(&binv, CU_FUNC_ATTRIBUTE_BINARY_VERSION, f));
   CU_CHECK(cuDeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, dev));
   CU_CHECK(cuDeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, dev));
-  printf("scale: %d regs, max %d threads, %d shared, %d local, ptx version %d, binary version %d\n", regs, maxt,
-         shared, local, ptxv, binv);
+  printf("scale: %d regs, max %d threads, %d shared, %d local, ptx version %d, binary version %d\n", regs,
+         maxt, shared, local, ptxv, binv);
   EXPECT(regs >= 0 && regs <= 255, "NUM_REGS %d", regs);
   EXPECT(maxt >= 1 && maxt <= 1024, "MAX_THREADS_PER_BLOCK %d", maxt);
   EXPECT(shared == 0, "SHARED_SIZE_BYTES %d", shared);
@@ -330,15 +342,17 @@ static void modules(int launch) {
   EXPECT(t != 0 && bytes == 16, "gtable %zu bytes", bytes);
   float tv[4] = {0};
   CU_CHECK(cuMemcpyDtoH(tv, t, sizeof tv));
-  EXPECT(tv[0] == 1.f && tv[1] == 2.f && tv[2] == 3.f && tv[3] == 4.f, "gtable = %g %g %g %g", tv[0], tv[1], tv[2], tv[3]);
-  CU_CHECK(cuModuleGetGlobal(&g, NULL, mod, "gvar"));  /* either out pointer may be null */
+  EXPECT(tv[0] == 1.f && tv[1] == 2.f && tv[2] == 3.f && tv[3] == 4.f, "gtable = %g %g %g %g", tv[0], tv[1],
+         tv[2], tv[3]);
+  CU_CHECK(cuModuleGetGlobal(&g, NULL, mod, "gvar")); /* either out pointer may be null */
   CU_EXPECT_ERR(cuModuleGetGlobal(&g, &bytes, mod, "no_such_global"), CUDA_ERROR_NOT_FOUND);
 
   if (launch) {
     const int n = 1000;
     CUdeviceptr x;
     float hx[1000];
-    for (int i = 0; i < n; ++i) hx[i] = (float)i;
+    for (int i = 0; i < n; ++i)
+      hx[i] = (float)i;
     CU_CHECK(cuMemAlloc(&x, n * sizeof(float)));
     CU_CHECK(cuMemcpyHtoD(x, hx, sizeof hx));
     float a = 2.0f;
@@ -357,7 +371,8 @@ static void modules(int launch) {
   CU_CHECK(cuModuleUnload(mod));
 
   /* Bad images. */
-  static const unsigned char garbage[64] = {0xde, 0xad, 0xbe, 0xef, 0x01, 0x02, 0x03, 0x04, 0x7f, 0x80, 0x90, 0xa0};
+  static const unsigned char garbage[64] = {0xde, 0xad, 0xbe, 0xef, 0x01, 0x02,
+                                            0x03, 0x04, 0x7f, 0x80, 0x90, 0xa0};
   CU_EXPECT_ERR(cuModuleLoadData(&mod, garbage), CUDA_ERROR_INVALID_IMAGE);
   static const char bad_ptx[] =
       ".version 9.0\n.target sm_75\n.address_size 64\n.visible .entry broken( { this is not ptx ; }\n";
@@ -369,17 +384,20 @@ static void modules(int launch) {
 }
 
 static void error_names(void) {
-  struct { CUresult r; const char *name; } names[] = {
-    {CUDA_SUCCESS, "CUDA_SUCCESS"},
-    {CUDA_ERROR_INVALID_VALUE, "CUDA_ERROR_INVALID_VALUE"},
-    {CUDA_ERROR_OUT_OF_MEMORY, "CUDA_ERROR_OUT_OF_MEMORY"},
-    {CUDA_ERROR_NOT_INITIALIZED, "CUDA_ERROR_NOT_INITIALIZED"},
-    {CUDA_ERROR_INVALID_IMAGE, "CUDA_ERROR_INVALID_IMAGE"},
-    {CUDA_ERROR_INVALID_PTX, "CUDA_ERROR_INVALID_PTX"},
-    {CUDA_ERROR_ILLEGAL_ADDRESS, "CUDA_ERROR_ILLEGAL_ADDRESS"},
-    {CUDA_ERROR_NOT_FOUND, "CUDA_ERROR_NOT_FOUND"},
-    {CUDA_ERROR_ASSERT, "CUDA_ERROR_ASSERT"},
-    {CUDA_ERROR_NOT_SUPPORTED, "CUDA_ERROR_NOT_SUPPORTED"},
+  struct {
+    CUresult r;
+    const char *name;
+  } names[] = {
+      {CUDA_SUCCESS, "CUDA_SUCCESS"},
+      {CUDA_ERROR_INVALID_VALUE, "CUDA_ERROR_INVALID_VALUE"},
+      {CUDA_ERROR_OUT_OF_MEMORY, "CUDA_ERROR_OUT_OF_MEMORY"},
+      {CUDA_ERROR_NOT_INITIALIZED, "CUDA_ERROR_NOT_INITIALIZED"},
+      {CUDA_ERROR_INVALID_IMAGE, "CUDA_ERROR_INVALID_IMAGE"},
+      {CUDA_ERROR_INVALID_PTX, "CUDA_ERROR_INVALID_PTX"},
+      {CUDA_ERROR_ILLEGAL_ADDRESS, "CUDA_ERROR_ILLEGAL_ADDRESS"},
+      {CUDA_ERROR_NOT_FOUND, "CUDA_ERROR_NOT_FOUND"},
+      {CUDA_ERROR_ASSERT, "CUDA_ERROR_ASSERT"},
+      {CUDA_ERROR_NOT_SUPPORTED, "CUDA_ERROR_NOT_SUPPORTED"},
   };
   for (size_t i = 0; i < sizeof names / sizeof names[0]; ++i) {
     const char *s = NULL, *desc = NULL;
@@ -416,7 +434,7 @@ static void proc_address(void) {
   void *pf = NULL;
   CU_CHECK(cuGetProcAddress("cuMemFree", &pf, 3020, CU_GET_PROC_ADDRESS_DEFAULT, &st));
   CUdeviceptr d = 0;
-  CU_CHECK(((PFN_memAlloc)p)(&d, 4096));  /* the _v2 ABI: size_t bytes */
+  CU_CHECK(((PFN_memAlloc)p)(&d, 4096)); /* the _v2 ABI: size_t bytes */
   EXPECT(d != 0, "cuMemAlloc via proc address gave 0");
   CU_CHECK(((PFN_memFree)pf)(d));
 
@@ -432,15 +450,20 @@ static void proc_address(void) {
   CU_CHECK(((PFN_ctxGetDevice_v2)p)(&dv, cur));
   EXPECT(dv == dev, "cuCtxGetDevice@13000(ctx) = %d", dv);
 
-  CU_CHECK(cuGetProcAddress("cuStreamSynchronize", &p, 2000, CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM, &st));
+  CU_CHECK(
+      cuGetProcAddress("cuStreamSynchronize", &p, 2000, CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM, &st));
   EXPECT(p != NULL && st == CU_GET_PROC_ADDRESS_SUCCESS, "cuStreamSynchronize (ptsz): status %d", (int)st);
   CU_CHECK(((PFN_streamSync)p)(NULL));
 
   p = (void *)0x1;
-  CU_EXPECT_ERR(cuGetProcAddress("cuNoSuchFunction", &p, 13000, CU_GET_PROC_ADDRESS_DEFAULT, &st), CUDA_ERROR_NOT_FOUND);
-  EXPECT(st == CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND && p == NULL, "cuNoSuchFunction: status %d, pfn %p", (int)st, p);
-  CU_EXPECT_ERR(cuGetProcAddress("cuLaunchKernel", &p, 3020, CU_GET_PROC_ADDRESS_DEFAULT, &st), CUDA_ERROR_NOT_FOUND);
-  EXPECT(st == CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT, "cuLaunchKernel@3020 (introduced in 4.0): status %d", (int)st);
+  CU_EXPECT_ERR(cuGetProcAddress("cuNoSuchFunction", &p, 13000, CU_GET_PROC_ADDRESS_DEFAULT, &st),
+                CUDA_ERROR_NOT_FOUND);
+  EXPECT(st == CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND && p == NULL, "cuNoSuchFunction: status %d, pfn %p",
+         (int)st, p);
+  CU_EXPECT_ERR(cuGetProcAddress("cuLaunchKernel", &p, 3020, CU_GET_PROC_ADDRESS_DEFAULT, &st),
+                CUDA_ERROR_NOT_FOUND);
+  EXPECT(st == CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT,
+         "cuLaunchKernel@3020 (introduced in 4.0): status %d", (int)st);
   CU_CHECK(cuGetProcAddress("cuLaunchKernel", &p, 4000, CU_GET_PROC_ADDRESS_DEFAULT, &st));
   EXPECT(p != NULL && st == CU_GET_PROC_ADDRESS_SUCCESS, "cuLaunchKernel@4000: status %d", (int)st);
 }
@@ -448,9 +471,9 @@ static void proc_address(void) {
 int main(int argc, char **argv) {
   int launch = argc > 1 && strcmp(argv[1], "--launch") == 0;
   before_init();
-  CU_EXPECT_ERR(cuInit(1), CUDA_ERROR_INVALID_VALUE);  /* flags must be 0 */
+  CU_EXPECT_ERR(cuInit(1), CUDA_ERROR_INVALID_VALUE); /* flags must be 0 */
   CU_CHECK(cuInit(0));
-  CU_CHECK(cuInit(0));  /* idempotent */
+  CU_CHECK(cuInit(0)); /* idempotent */
   devices();
   error_names();
   contexts();

@@ -3,16 +3,17 @@
  * host object, an archive or a fatbin (all nvcc -rdc=true), then run; a
  * machine-code-only cubin is refused with the reason in the error log.
  *   link_inputs MAIN.ptx OBJECT.o LIBRARY.a FATBIN.fatbin SASS.cubin */
+#include "check.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "check.h"
 
 static char info[8192], err[8192];
 
 static CUlinkState create(void) {
-  static CUjit_option opts[] = {CU_JIT_INFO_LOG_BUFFER, CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES, CU_JIT_ERROR_LOG_BUFFER,
-                                CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES, CU_JIT_LOG_VERBOSE};
+  static CUjit_option opts[] = {CU_JIT_INFO_LOG_BUFFER, CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES,
+                                CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES,
+                                CU_JIT_LOG_VERBOSE};
   static void *vals[5];
   vals[0] = info;
   vals[1] = (void *)(size_t)sizeof info;
@@ -43,7 +44,8 @@ static void run(const char *mainPtx, CUjitInputType type, const char *path, cons
   CU_CHECK(cuModuleGetFunction(&setBias, mod, "_Z12rdc_set_biasi"));
   enum { N = 300 };
   float in[N], out[N];
-  for (int i = 0; i < N; ++i) in[i] = i * 0.5f;
+  for (int i = 0; i < N; ++i)
+    in[i] = i * 0.5f;
   CUdeviceptr din, dout;
   CU_CHECK(cuMemAlloc(&din, sizeof in));
   CU_CHECK(cuMemAlloc(&dout, sizeof out));

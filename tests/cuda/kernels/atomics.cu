@@ -1,15 +1,16 @@
 // atomicCAS-based float max (the classic int-reinterpret loop), plus the
 // built-in atomics on ints and floats under contention.
+#include "check.h"
 #include <float.h>
 #include <vector>
-#include "check.h"
 
 __device__ float atomic_max_float(float *addr, float value) {
   int *ai = (int *)addr;
   int old = *ai, assumed;
   do {
     assumed = old;
-    if (__int_as_float(assumed) >= value) break;
+    if (__int_as_float(assumed) >= value)
+      break;
     old = atomicCAS(ai, assumed, __float_as_int(value));
   } while (assumed != old);
   return __int_as_float(old);
@@ -24,8 +25,8 @@ __global__ void maxes(const float *v, int n, float *result, int *counters, float
     atomicMin(&counters[3], (int)v[i]);
     atomicOr(&counters[4], 1 << (i % 31));
     atomicXor(&counters[5], i);
-    atomicInc((unsigned *)&counters[6], 999u);  // wraps to 0 after 999
-    atomicAdd(fsum, 0.5f);                      // exact: small multiples of 0.5
+    atomicInc((unsigned *)&counters[6], 999u); // wraps to 0 after 999
+    atomicAdd(fsum, 0.5f);                     // exact: small multiples of 0.5
   }
 }
 

@@ -1,7 +1,7 @@
 // Bitonic sort of 2^16 keys: one launch per (k, j) step across the grid.
+#include "check.h"
 #include <algorithm>
 #include <vector>
-#include "check.h"
 
 __global__ void bitonic_step(int *a, int j, int k) {
   unsigned i = blockIdx.x * blockDim.x + threadIdx.x;
@@ -9,7 +9,10 @@ __global__ void bitonic_step(int *a, int j, int k) {
   if (ixj > i) {
     bool up = (i & k) == 0;
     int x = a[i], y = a[ixj];
-    if ((x > y) == up) { a[i] = y; a[ixj] = x; }
+    if ((x > y) == up) {
+      a[i] = y;
+      a[ixj] = x;
+    }
   }
 }
 
@@ -17,7 +20,10 @@ int main() {
   const int n = 1 << 16;
   std::vector<int> h(n);
   unsigned s = 99;
-  for (int i = 0; i < n; ++i) { s = s * 1664525u + 1013904223u; h[i] = (int)(s >> 8) - (1 << 23); }
+  for (int i = 0; i < n; ++i) {
+    s = s * 1664525u + 1013904223u;
+    h[i] = (int)(s >> 8) - (1 << 23);
+  }
   std::vector<int> ref = h;
   std::sort(ref.begin(), ref.end());
   int *d;
@@ -30,7 +36,8 @@ int main() {
     }
   CHECK(cudaDeviceSynchronize());
   CHECK(cudaMemcpy(h.data(), d, n * sizeof(int), cudaMemcpyDeviceToHost));
-  for (int i = 0; i < n; ++i) EXPECT(h[i] == ref[i], "sorted[%d] = %d, want %d", i, h[i], ref[i]);
+  for (int i = 0; i < n; ++i)
+    EXPECT(h[i] == ref[i], "sorted[%d] = %d, want %d", i, h[i], ref[i]);
   CHECK(cudaFree(d));
   PASSED("bitonic_sort");
   return 0;

@@ -1,9 +1,9 @@
 // Cooperative groups: thread_block sync, tiled_partition<32> with cg::reduce,
 // tile shuffles and ballots, and a runtime-sized tiled_partition.
+#include "check.h"
 #include <cooperative_groups.h>
 #include <cooperative_groups/reduce.h>
 #include <vector>
-#include "check.h"
 
 namespace cg = cooperative_groups;
 
@@ -15,12 +15,14 @@ __global__ void block_sums(const int *in, int *out, int *tile_info, int n) {
   int v = i < n ? in[i] : 0;
   int tsum = cg::reduce(tile, v, cg::plus<int>());
   int tmax = cg::reduce(tile, v, cg::greater<int>());
-  if (tile.thread_rank() == 0) warp_sums[tile.meta_group_rank()] = tsum;
+  if (tile.thread_rank() == 0)
+    warp_sums[tile.meta_group_rank()] = tsum;
   block.sync();
   if (tile.meta_group_rank() == 0) {
     int w = tile.thread_rank() < tile.meta_group_size() ? warp_sums[tile.thread_rank()] : 0;
     int total = cg::reduce(tile, w, cg::plus<int>());
-    if (tile.thread_rank() == 0) out[blockIdx.x] = total;
+    if (tile.thread_rank() == 0)
+      out[blockIdx.x] = total;
   }
   // collectives: every lane of the tile takes part
   int lane31 = tile.shfl(v, 31);
@@ -43,14 +45,16 @@ __global__ void small_tiles(int *out) {
   s[threadIdx.x] = threadIdx.x;
   t4.sync();
   int base = threadIdx.x - r, sum = 0;
-  for (int k = 0; k < (int)t4.size(); ++k) sum += s[base + k];
+  for (int k = 0; k < (int)t4.size(); ++k)
+    sum += s[base + k];
   out[threadIdx.x] = sum * 10 + (int)t4.size();
 }
 
 int main() {
   const int n = 256 * 40 - 17, B = 256, blocks = (n + B - 1) / B;
   std::vector<int> in(n);
-  for (int i = 0; i < n; ++i) in[i] = (i * 13) % 101 - 40;
+  for (int i = 0; i < n; ++i)
+    in[i] = (i * 13) % 101 - 40;
   int *din, *dout, *dinfo;
   CHECK(cudaMalloc(&din, n * sizeof(int)));
   CHECK(cudaMalloc(&dout, blocks * sizeof(int)));
@@ -63,7 +67,8 @@ int main() {
   CHECK(cudaMemcpy(info.data(), dinfo, 32 * sizeof(int), cudaMemcpyDeviceToHost));
   for (int b = 0; b < blocks; ++b) {
     int want = 0;
-    for (int i = b * B; i < (b + 1) * B && i < n; ++i) want += in[i];
+    for (int i = b * B; i < (b + 1) * B && i < n; ++i)
+      want += in[i];
     EXPECT(out[b] == want, "block %d sum %d, want %d", b, out[b], want);
   }
   for (int g = 0; g < 8; ++g) {
@@ -75,7 +80,8 @@ int main() {
     }
     EXPECT(info[g * 4] == 32, "tile %d size %d", g, info[g * 4]);
     EXPECT(info[g * 4 + 1] == mx, "tile %d max %d, want %d", g, info[g * 4 + 1], mx);
-    EXPECT(info[g * 4 + 2] == in[g * 32 + 31], "tile %d shfl(31) %d, want %d", g, info[g * 4 + 2], in[g * 32 + 31]);
+    EXPECT(info[g * 4 + 2] == in[g * 32 + 31], "tile %d shfl(31) %d, want %d", g, info[g * 4 + 2],
+           in[g * 32 + 31]);
     EXPECT(info[g * 4 + 3] == even, "tile %d ballot popc %d, want %d", g, info[g * 4 + 3], even);
   }
 

@@ -3,10 +3,10 @@
 // barrier checked by counting arrivals, this_grid()'s ranks and validity;
 // cudaLaunchCooperativeKernel and cudaLaunchKernelEx with the cooperative
 // attribute; a grid larger than the device holds at once is refused.
+#include "check.h"
 #include <cmath>
 #include <cooperative_groups.h>
 #include <vector>
-#include "check.h"
 
 namespace cg = cooperative_groups;
 
@@ -97,8 +97,9 @@ static void check(const char *how, const Buffers &b, const std::vector<float> &x
   CHECK(cudaMemcpy(seen.data(), b.seen, seen.size() * sizeof(unsigned), cudaMemcpyDeviceToHost));
   for (int r = 0; r < kRounds; ++r)
     for (int k = 0; k < blocks; ++k)
-      EXPECT(seen[r * blocks + k] == unsigned(blocks * (r + 1)), "%s: round %d block %d saw %u arrivals, want %d",
-             how, r, k, seen[r * blocks + k], blocks * (r + 1));
+      EXPECT(seen[r * blocks + k] == unsigned(blocks * (r + 1)),
+             "%s: round %d block %d saw %u arrivals, want %d", how, r, k, seen[r * blocks + k],
+             blocks * (r + 1));
   std::vector<unsigned long long> ranks(blocks * threads);
   CHECK(cudaMemcpy(ranks.data(), b.ranks, ranks.size() * sizeof(unsigned long long), cudaMemcpyDeviceToHost));
   for (int i = 0; i < blocks * threads; ++i)
@@ -165,8 +166,8 @@ int main() {
   attr[0].val.cooperative = 1;
   cfg.attrs = attr;
   cfg.numAttrs = 1;
-  CHECK(cudaLaunchKernelEx(&cfg, normalize, (const float *)b.in, b.out, b.partial, b.norm, nn, b.arrivals, b.seen,
-                           b.ranks, b.info));
+  CHECK(cudaLaunchKernelEx(&cfg, normalize, (const float *)b.in, b.out, b.partial, b.norm, nn, b.arrivals,
+                           b.seen, b.ranks, b.info));
   CHECK_LAUNCH();
   check("cudaLaunchKernelEx(cooperative)", b, x, blocks2, threads);
 

@@ -10,12 +10,14 @@ __global__ void say(int i, float f, double d, const char *s) {
   printf("float %.3f double %.6f exp %e\n", f, d, 12345.678);
   printf("string '%s' char '%c' percent %%\n", s, 'Z');
   printf("width [%5d] [%-5d] [%05d]\n", 42, 42, 42);
-  for (int k = 0; k < 3; ++k) printf("loop %d of %d\n", k, 3);
+  for (int k = 0; k < 3; ++k)
+    printf("loop %d of %d\n", k, 3);
 }
 
 __global__ void one_line(int launch) {
   // 32 threads, one prints: the others must not
-  if (threadIdx.x == 5) printf("launch %d: thread %d of %d says hi\n", launch, threadIdx.x, blockDim.x);
+  if (threadIdx.x == 5)
+    printf("launch %d: thread %d of %d says hi\n", launch, threadIdx.x, blockDim.x);
 }
 
 int main() {

@@ -1,22 +1,24 @@
 // extern __shared__ with the size given at launch, including a size above the
 // 48 KiB default via cudaFuncSetAttribute, and two arrays carved from it.
-#include <vector>
 #include "check.h"
+#include <vector>
 
 __global__ void reverse_blocks(const int *in, int *out, int n) {
   extern __shared__ int s[];
   int per_block = blockDim.x;
   int base = blockIdx.x * per_block, t = threadIdx.x;
-  if (base + t < n) s[t] = in[base + t];
+  if (base + t < n)
+    s[t] = in[base + t];
   __syncthreads();
   int r = per_block - 1 - t;
-  if (base + r < n && base + t < n) out[base + t] = s[r];
+  if (base + r < n && base + t < n)
+    out[base + t] = s[r];
 }
 
 __global__ void carve(float *out, int nf) {
   extern __shared__ __align__(16) unsigned char raw[];
-  float *f = (float *)raw;            // nf floats
-  double *d = (double *)(raw + ((nf * sizeof(float) + 7) & ~7));  // then doubles, 8-aligned
+  float *f = (float *)raw;                                       // nf floats
+  double *d = (double *)(raw + ((nf * sizeof(float) + 7) & ~7)); // then doubles, 8-aligned
   int t = threadIdx.x;
   f[t] = t * 1.5f;
   d[t] = t * 0.25;
@@ -26,17 +28,20 @@ __global__ void carve(float *out, int nf) {
 
 __global__ void big_shared(int *out, int words) {
   extern __shared__ int s[];
-  for (int i = threadIdx.x; i < words; i += blockDim.x) s[i] = i;
+  for (int i = threadIdx.x; i < words; i += blockDim.x)
+    s[i] = i;
   __syncthreads();
   long long sum = 0;
-  for (int i = threadIdx.x; i < words; i += blockDim.x) sum += s[words - 1 - i];
+  for (int i = threadIdx.x; i < words; i += blockDim.x)
+    sum += s[words - 1 - i];
   atomicAdd((unsigned long long *)out, (unsigned long long)sum);
 }
 
 int main() {
   const int n = 256 * 10;
   std::vector<int> in(n), out(n);
-  for (int i = 0; i < n; ++i) in[i] = i * 3;
+  for (int i = 0; i < n; ++i)
+    in[i] = i * 3;
   int *din, *dout;
   CHECK(cudaMalloc(&din, n * sizeof(int)));
   CHECK(cudaMalloc(&dout, n * sizeof(int)));
@@ -65,7 +70,7 @@ int main() {
   // 64 KiB of dynamic shared memory needs an opt-in.
   int optin = 0;
   CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, 0));
-  const int words = 16384;  // 64 KiB
+  const int words = 16384; // 64 KiB
   EXPECT(optin >= words * 4, "MaxSharedMemoryPerBlockOptin %d < 64 KiB", optin);
   CHECK(cudaFuncSetAttribute(big_shared, cudaFuncAttributeMaxDynamicSharedMemorySize, words * 4));
   unsigned long long *dsum;

@@ -1,18 +1,19 @@
 // __half and __half2 arithmetic (cuda_fp16.h): conversions, add/mul/fma,
 // comparisons, half2 vector ops, checked against float math with half
 // rounding on the host.
+#include "check.h"
 #include <cuda_fp16.h>
 #include <math.h>
 #include <vector>
-#include "check.h"
 
 __global__ void half_ops(const __half *a, const __half *b, __half *sum, __half *prod, __half *fma_out,
                          int *cmp, __half2 *vec, float *back, int n) {
   int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= n) return;
+  if (i >= n)
+    return;
   __half x = a[i], y = b[i];
   sum[i] = __hadd(x, y);
-  prod[i] = x * y;  // operator overloads
+  prod[i] = x * y; // operator overloads
   fma_out[i] = __hfma(x, y, __float2half(1.0f));
   cmp[i] = (__hlt(x, y) ? 1 : 0) | (__heq(x, x) ? 2 : 0) | (x > y ? 4 : 0);
   __half2 v = __halves2half2(x, y);
@@ -68,8 +69,14 @@ int main() {
            "[%d] half2 * 2 = (%g, %g), want (%g, %g)", i, lo, hi, 2 * x, 2 * y);
     EXPECT(back[i] == x + lo + hi, "[%d] back to float %g, want %g", i, back[i], x + lo + hi);
   }
-  CHECK(cudaFree(da)); CHECK(cudaFree(db)); CHECK(cudaFree(ds)); CHECK(cudaFree(dp));
-  CHECK(cudaFree(df)); CHECK(cudaFree(dv)); CHECK(cudaFree(dc)); CHECK(cudaFree(dback));
+  CHECK(cudaFree(da));
+  CHECK(cudaFree(db));
+  CHECK(cudaFree(ds));
+  CHECK(cudaFree(dp));
+  CHECK(cudaFree(df));
+  CHECK(cudaFree(dv));
+  CHECK(cudaFree(dc));
+  CHECK(cudaFree(dback));
   PASSED("half_precision");
   return 0;
 }

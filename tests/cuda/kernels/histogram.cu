@@ -1,17 +1,19 @@
 // 256-bin histogram: per-block shared-memory bins with atomicAdd, merged into
 // global bins with atomicAdd.
-#include <vector>
 #include "check.h"
+#include <vector>
 
 __global__ void histogram(const unsigned char *data, int n, unsigned *bins) {
   __shared__ unsigned local[256];
-  for (int i = threadIdx.x; i < 256; i += blockDim.x) local[i] = 0;
+  for (int i = threadIdx.x; i < 256; i += blockDim.x)
+    local[i] = 0;
   __syncthreads();
   for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x)
     atomicAdd(&local[data[i]], 1u);
   __syncthreads();
   for (int i = threadIdx.x; i < 256; i += blockDim.x)
-    if (local[i]) atomicAdd(&bins[i], local[i]);
+    if (local[i])
+      atomicAdd(&bins[i], local[i]);
 }
 
 int main() {
@@ -34,7 +36,8 @@ int main() {
   histogram<<<64, 256>>>(dd, n, db);
   CHECK_LAUNCH();
   CHECK(cudaMemcpy(bins.data(), db, 256 * sizeof(unsigned), cudaMemcpyDeviceToHost));
-  for (int b = 0; b < 256; ++b) EXPECT(bins[b] == ref[b], "bin %d = %u, want %u", b, bins[b], ref[b]);
+  for (int b = 0; b < 256; ++b)
+    EXPECT(bins[b] == ref[b], "bin %d = %u, want %u", b, bins[b], ref[b]);
   CHECK(cudaFree(dd));
   CHECK(cudaFree(db));
   PASSED("histogram");

@@ -1,13 +1,13 @@
 // Device math library against the host's, with per-function tolerances
 // (in ulps for CUDA's documented maximum errors, with a little slack).
+#include "check.h"
 #include <math.h>
 #include <string.h>
 #include <vector>
-#include "check.h"
 
 enum { F_SIN, F_COS, F_EXP, F_LOG, F_SQRT, F_RSQRT, F_FMA, F_POW, F_ATAN2, F_TANH, F_FLOOR, F_DIV, NF };
-static const char *fnames[NF] = {"sinf", "cosf", "expf", "logf", "sqrtf", "rsqrtf", "fmaf", "powf", "atan2f",
-                                 "tanhf", "floorf", "div"};
+static const char *fnames[NF] = {"sinf", "cosf", "expf",   "logf",  "sqrtf",  "rsqrtf",
+                                 "fmaf", "powf", "atan2f", "tanhf", "floorf", "div"};
 static const double fulps[NF] = {3, 3, 3, 2, 0.5, 3, 0.5, 9, 4, 3, 0, 0.5};
 
 enum { D_SIN, D_EXP, D_LOG, D_SQRT, D_FMA, D_POW, D_CBRT, D_ERF, ND };
@@ -16,7 +16,8 @@ static const double dulps[ND] = {3, 2, 2, 0.5, 0.5, 3, 2, 3};
 
 __global__ void fmath(const float *x, const float *y, float *out, int n) {
   int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= n) return;
+  if (i >= n)
+    return;
   float a = x[i], b = y[i];
   float *o = out + (size_t)i * NF;
   o[F_SIN] = sinf(a);
@@ -30,12 +31,13 @@ __global__ void fmath(const float *x, const float *y, float *out, int n) {
   o[F_ATAN2] = atan2f(a, b);
   o[F_TANH] = tanhf(a * 0.05f);
   o[F_FLOOR] = floorf(a * 1.3f);
-  o[F_DIV] = a / (b + 100.0f);  // IEEE division without fast-math
+  o[F_DIV] = a / (b + 100.0f); // IEEE division without fast-math
 }
 
 __global__ void dmath(const double *x, const double *y, double *out, int n) {
   int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= n) return;
+  if (i >= n)
+    return;
   double a = x[i], b = y[i];
   double *o = out + (size_t)i * ND;
   o[D_SIN] = sin(a);
@@ -50,12 +52,14 @@ __global__ void dmath(const double *x, const double *y, double *out, int n) {
 
 static double ulp_f(float ref) {
   float r = fabsf(ref);
-  if (r < 1.17549435e-38f) return 1.4e-45;
+  if (r < 1.17549435e-38f)
+    return 1.4e-45;
   return (double)nextafterf(r, INFINITY) - r;
 }
 static double ulp_d(double ref) {
   double r = fabs(ref);
-  if (r < 2.2250738585072014e-308) return 4.9e-324;
+  if (r < 2.2250738585072014e-308)
+    return 4.9e-324;
   return nextafter(r, INFINITY) - r;
 }
 
@@ -64,7 +68,7 @@ int main() {
   std::vector<float> x(n), y(n), out((size_t)n * NF);
   std::vector<double> xd(n), yd(n), outd((size_t)n * ND);
   for (int i = 0; i < n; ++i) {
-    x[i] = (float)(i - n / 2) * 0.0371f;  // about -76 .. 76
+    x[i] = (float)(i - n / 2) * 0.0371f; // about -76 .. 76
     y[i] = (float)((i * 37) % 1000) * 0.013f - 6.5f;
     xd[i] = (double)(i - n / 2) * 0.0371;
     yd[i] = (double)((i * 37) % 1000) * 0.013 - 6.5;
@@ -107,8 +111,8 @@ int main() {
     for (int f = 0; f < NF; ++f) {
       double got = out[(size_t)i * NF + f];
       double err = fabs(got - ref[f]) / ulp_f((float)ref[f]);
-      EXPECT(err <= fulps[f] + 0.5, "%s at x=%.9g y=%.9g: got %.9g, want %.9g (%.1f ulp, allowed %.1f)", fnames[f],
-             x[i], y[i], got, ref[f], err, fulps[f]);
+      EXPECT(err <= fulps[f] + 0.5, "%s at x=%.9g y=%.9g: got %.9g, want %.9g (%.1f ulp, allowed %.1f)",
+             fnames[f], x[i], y[i], got, ref[f], err, fulps[f]);
     }
     long double ad = xd[i], bd = yd[i];
     long double refd[ND];
@@ -128,8 +132,12 @@ int main() {
              dnames[f], xd[i], yd[i], got, refd[f], err, dulps[f]);
     }
   }
-  CHECK(cudaFree(dx)); CHECK(cudaFree(dy)); CHECK(cudaFree(dout));
-  CHECK(cudaFree(dxd)); CHECK(cudaFree(dyd)); CHECK(cudaFree(doutd));
+  CHECK(cudaFree(dx));
+  CHECK(cudaFree(dy));
+  CHECK(cudaFree(dout));
+  CHECK(cudaFree(dxd));
+  CHECK(cudaFree(dyd));
+  CHECK(cudaFree(doutd));
   PASSED("math_functions");
   return 0;
 }

@@ -1,8 +1,8 @@
 // Tiled matrix multiply with 16x16 shared-memory tiles; sizes not multiples of
 // the tile, checked against a CPU reference.
+#include "check.h"
 #include <math.h>
 #include <vector>
-#include "check.h"
 
 constexpr int TILE = 16;
 
@@ -18,21 +18,26 @@ __global__ void matmul(const float *A, const float *B, float *C, int M, int N, i
     Bs[threadIdx.y][threadIdx.x] = (kb < K && col < N) ? B[kb * N + col] : 0.0f;
     __syncthreads();
 #pragma unroll
-    for (int k = 0; k < TILE; ++k) acc += As[threadIdx.y][k] * Bs[k][threadIdx.x];
+    for (int k = 0; k < TILE; ++k)
+      acc += As[threadIdx.y][k] * Bs[k][threadIdx.x];
     __syncthreads();
   }
-  if (row < M && col < N) C[row * N + col] = acc;
+  if (row < M && col < N)
+    C[row * N + col] = acc;
 }
 
 int main() {
   const int M = 100, N = 75, K = 130;
   std::vector<float> A(M * K), B(K * N), C(M * N), ref(M * N);
-  for (int i = 0; i < M * K; ++i) A[i] = (float)((i * 7) % 13) - 6.0f;
-  for (int i = 0; i < K * N; ++i) B[i] = (float)((i * 5) % 11) * 0.25f - 1.0f;
+  for (int i = 0; i < M * K; ++i)
+    A[i] = (float)((i * 7) % 13) - 6.0f;
+  for (int i = 0; i < K * N; ++i)
+    B[i] = (float)((i * 5) % 11) * 0.25f - 1.0f;
   for (int i = 0; i < M; ++i)
     for (int j = 0; j < N; ++j) {
       double s = 0;
-      for (int k = 0; k < K; ++k) s += (double)A[i * K + k] * B[k * N + j];
+      for (int k = 0; k < K; ++k)
+        s += (double)A[i * K + k] * B[k * N + j];
       ref[i * N + j] = (float)s;
     }
   float *dA, *dB, *dC;

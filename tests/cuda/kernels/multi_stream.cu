@@ -1,11 +1,12 @@
 // Kernels on several streams at once, with copies interleaved per stream, a
 // cross-stream event dependency, and a proof of concurrency: two kernels that
 // each wait (with a bounded spin) for a flag set by the other.
-#include <vector>
 #include "check.h"
+#include <vector>
 
 __global__ void bump(int *data, int n, int add) {
-  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) data[i] = data[i] * 2 + add;
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x)
+    data[i] = data[i] * 2 + add;
 }
 
 // Sets my flag, then spins until the other kernel's flag is set (or gives up).
@@ -13,7 +14,8 @@ __global__ void handshake(volatile int *mine, volatile int *other, int *ok) {
   *mine = 1;
   __threadfence_system();
   long long spins = 0;
-  while (*other == 0 && spins < 200000000LL) ++spins;
+  while (*other == 0 && spins < 200000000LL)
+    ++spins;
   *ok = *other;
 }
 
@@ -25,19 +27,23 @@ int main() {
     CHECK(cudaStreamCreateWithFlags(&s[k], cudaStreamNonBlocking));
     CHECK(cudaMalloc(&d[k], n * sizeof(int)));
     CHECK(cudaMallocHost(&h[k], n * sizeof(int)));
-    for (int i = 0; i < n; ++i) h[k][i] = i + k;
+    for (int i = 0; i < n; ++i)
+      h[k][i] = i + k;
   }
   for (int k = 0; k < S; ++k) {
     CHECK(cudaMemcpyAsync(d[k], h[k], n * sizeof(int), cudaMemcpyHostToDevice, s[k]));
-    for (int r = 0; r < 3; ++r) bump<<<32, 128, 0, s[k]>>>(d[k], n, k + r);
+    for (int r = 0; r < 3; ++r)
+      bump<<<32, 128, 0, s[k]>>>(d[k], n, k + r);
     CHECK(cudaGetLastError());
     CHECK(cudaMemcpyAsync(h[k], d[k], n * sizeof(int), cudaMemcpyDeviceToHost, s[k]));
   }
-  for (int k = 0; k < S; ++k) CHECK(cudaStreamSynchronize(s[k]));
+  for (int k = 0; k < S; ++k)
+    CHECK(cudaStreamSynchronize(s[k]));
   for (int k = 0; k < S; ++k)
     for (int i = 0; i < n; ++i) {
       int v = i + k;
-      for (int r = 0; r < 3; ++r) v = v * 2 + k + r;
+      for (int r = 0; r < 3; ++r)
+        v = v * 2 + k + r;
       EXPECT(h[k][i] == v, "stream %d element %d = %d, want %d", k, i, h[k][i], v);
     }
 
@@ -52,7 +58,8 @@ int main() {
   bump<<<32, 128, 0, s[1]>>>(d[1], n, 1);
   CHECK(cudaMemcpyAsync(h[1], d[1], n * sizeof(int), cudaMemcpyDeviceToHost, s[1]));
   CHECK(cudaStreamSynchronize(s[1]));
-  for (int i = 0; i < n; ++i) EXPECT(h[1][i] == 11, "dependent stream element %d = %d, want 11", i, h[1][i]);
+  for (int i = 0; i < n; ++i)
+    EXPECT(h[1][i] == 11, "dependent stream element %d = %d, want 11", i, h[1][i]);
 
   // Concurrency handshake.
   int *flags;

@@ -3,19 +3,17 @@
 // call keeps returning it). The program passes if it saw that, and did not crash.
 #include "check.h"
 
-__global__ void scribble(int *p, long long offset) {
-  p[offset + threadIdx.x] = 0xdead;
-}
+__global__ void scribble(int *p, long long offset) { p[offset + threadIdx.x] = 0xdead; }
 
 int main() {
   int *d;
   CHECK(cudaMalloc(&d, 1024));
-  scribble<<<1, 1>>>(d, 0);  // in bounds: fine
+  scribble<<<1, 1>>>(d, 0); // in bounds: fine
   CHECK_LAUNCH();
 
   // 1 TiB past the allocation.
   scribble<<<1, 32>>>(d, (1LL << 40) / (long long)sizeof(int));
-  CHECK(cudaGetLastError());  // launching is fine; executing is not
+  CHECK(cudaGetLastError()); // launching is fine; executing is not
   EXPECT_ERR(cudaDeviceSynchronize(), cudaErrorIllegalAddress);
   EXPECT_ERR(cudaDeviceSynchronize(), cudaErrorIllegalAddress);
   int h = 0;

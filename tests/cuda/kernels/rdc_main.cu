@@ -2,13 +2,14 @@
 // __device__ function and reads a __device__ variable defined in rdc_lib.cu,
 // and launches a kernel defined there. cudart registers the device-linked
 // image; cuvirt links the objects' PTX the way the driver's JIT would.
-#include <vector>
 #include "check.h"
 #include "rdc_lib.h"
+#include <vector>
 
 __global__ void rdc_apply(const float *in, float *out, int n) {
   int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < n) out[i] = rdc_scale(in[i], i);
+  if (i < n)
+    out[i] = rdc_scale(in[i], i);
 }
 
 static void check(const std::vector<float> &in, const std::vector<float> &out, int bias) {
@@ -21,7 +22,8 @@ static void check(const std::vector<float> &in, const std::vector<float> &out, i
 int main() {
   const int n = 1000;
   std::vector<float> in(n), out(n);
-  for (int i = 0; i < n; ++i) in[i] = i * 0.25f;
+  for (int i = 0; i < n; ++i)
+    in[i] = i * 0.25f;
   float *din, *dout;
   CHECK(cudaMalloc(&din, n * sizeof(float)));
   CHECK(cudaMalloc(&dout, n * sizeof(float)));

@@ -21,7 +21,8 @@ static int h_fib(int n) { return n < 2 ? n : h_fib(n - 1) + h_fib(n - 2); }
 int main() {
   const int T = 21;
   int n[T];
-  for (int i = 0; i < T; ++i) n[i] = i;
+  for (int i = 0; i < T; ++i)
+    n[i] = i;
   int *dn, *dfib, *dpar;
   long long *dfact;
   CHECK(cudaMalloc(&dn, sizeof n));

@@ -1,8 +1,8 @@
 // 5-point 2D stencil with a shared-memory tile plus halo, clamped borders,
 // several iterations ping-ponging two buffers.
+#include "check.h"
 #include <math.h>
 #include <vector>
-#include "check.h"
 
 constexpr int BX = 16, BY = 16;
 
@@ -16,13 +16,18 @@ __global__ void stencil(const float *in, float *out, int w, int h) {
   };
   int lx = threadIdx.x + 1, ly = threadIdx.y + 1;
   s[ly][lx] = at(x, y);
-  if (threadIdx.x == 0) s[ly][0] = at(x - 1, y);
-  if (threadIdx.x == BX - 1) s[ly][BX + 1] = at(x + 1, y);
-  if (threadIdx.y == 0) s[0][lx] = at(x, y - 1);
-  if (threadIdx.y == BY - 1) s[BY + 1][lx] = at(x, y + 1);
+  if (threadIdx.x == 0)
+    s[ly][0] = at(x - 1, y);
+  if (threadIdx.x == BX - 1)
+    s[ly][BX + 1] = at(x + 1, y);
+  if (threadIdx.y == 0)
+    s[0][lx] = at(x, y - 1);
+  if (threadIdx.y == BY - 1)
+    s[BY + 1][lx] = at(x, y + 1);
   __syncthreads();
   if (x < w && y < h)
-    out[y * w + x] = 0.5f * s[ly][lx] + 0.125f * (s[ly][lx - 1] + s[ly][lx + 1] + s[ly - 1][lx] + s[ly + 1][lx]);
+    out[y * w + x] =
+        0.5f * s[ly][lx] + 0.125f * (s[ly][lx - 1] + s[ly][lx + 1] + s[ly - 1][lx] + s[ly + 1][lx]);
 }
 
 static float at_h(const std::vector<float> &v, int x, int y, int w, int h) {
@@ -34,15 +39,16 @@ static float at_h(const std::vector<float> &v, int x, int y, int w, int h) {
 int main() {
   const int w = 200, h = 123, iters = 10;
   std::vector<float> a(w * h), ref(w * h), out(w * h);
-  for (int i = 0; i < w * h; ++i) a[i] = (float)((i * 17) % 29);
+  for (int i = 0; i < w * h; ++i)
+    a[i] = (float)((i * 17) % 29);
   ref = a;
   for (int it = 0; it < iters; ++it) {
     std::vector<float> nxt(w * h);
     for (int y = 0; y < h; ++y)
       for (int x = 0; x < w; ++x)
-        nxt[y * w + x] = 0.5f * at_h(ref, x, y, w, h) +
-                         0.125f * (at_h(ref, x - 1, y, w, h) + at_h(ref, x + 1, y, w, h) +
-                                   at_h(ref, x, y - 1, w, h) + at_h(ref, x, y + 1, w, h));
+        nxt[y * w + x] =
+            0.5f * at_h(ref, x, y, w, h) + 0.125f * (at_h(ref, x - 1, y, w, h) + at_h(ref, x + 1, y, w, h) +
+                                                     at_h(ref, x, y - 1, w, h) + at_h(ref, x, y + 1, w, h));
     ref.swap(nxt);
   }
   float *d0, *d1;

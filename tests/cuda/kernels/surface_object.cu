@@ -1,13 +1,14 @@
 // Surface objects end to end: surf2Dread/surf2Dwrite on float and uchar4
 // arrays, surf3D and layered surfaces, the zero and clamp boundary modes, and
 // an out-of-range access in trap mode, which faults the kernel.
+#include "check.h"
 #include <cstring>
 #include <vector>
-#include "check.h"
 
 __global__ void scale2D(cudaSurfaceObject_t s, int w, int h) {
   int x = blockIdx.x * blockDim.x + threadIdx.x, y = blockIdx.y * blockDim.y + threadIdx.y;
-  if (x >= w || y >= h) return;
+  if (x >= w || y >= h)
+    return;
   float v = surf2Dread<float>(s, x * 4, y);
   surf2Dwrite(2.0f * v + 1.0f, s, x * 4, y);
 }
@@ -26,25 +27,30 @@ __global__ void edges(cudaSurfaceObject_t s, int w, float *out) {
 
 __global__ void invertRGBA(cudaSurfaceObject_t s, int w, int h) {
   int x = threadIdx.x, y = threadIdx.y;
-  if (x >= w || y >= h) return;
+  if (x >= w || y >= h)
+    return;
   uchar4 c = surf2Dread<uchar4>(s, x * 4, y);
   surf2Dwrite(make_uchar4(255 - c.x, 255 - c.y, 255 - c.z, c.w), s, x * 4, y);
 }
 
 __global__ void shift3D(cudaSurfaceObject_t s, int w, int h, int d) {
   int x = threadIdx.x, y = threadIdx.y, z = threadIdx.z;
-  if (x >= w || y >= h || z >= d) return;
+  if (x >= w || y >= h || z >= d)
+    return;
   float4 v = surf3Dread<float4>(s, x * 16, y, z);
   surf3Dwrite(make_float4(v.w, v.x, v.y, v.z + 100.0f * z), s, x * 16, y, z);
 }
 
 __global__ void fillLayers(cudaSurfaceObject_t s, int w, int h, int layers) {
   int x = threadIdx.x, y = threadIdx.y, l = threadIdx.z;
-  if (x >= w || y >= h || l >= layers) return;
+  if (x >= w || y >= h || l >= layers)
+    return;
   surf2DLayeredwrite((short)(l * 1000 + y * w + x), s, x * 2, y, l);
 }
 
-__global__ void trapWrite(cudaSurfaceObject_t s, int w) { surf2Dwrite(1.0f, s, (w + 5) * 4, 0, cudaBoundaryModeTrap); }
+__global__ void trapWrite(cudaSurfaceObject_t s, int w) {
+  surf2Dwrite(1.0f, s, (w + 5) * 4, 0, cudaBoundaryModeTrap);
+}
 
 cudaSurfaceObject_t surface(cudaArray_t a) {
   cudaResourceDesc r;
@@ -62,13 +68,15 @@ int main() {
   cudaArray_t a;
   CHECK(cudaMallocArray(&a, &ff, W, H, cudaArraySurfaceLoadStore));
   std::vector<float> v(W * H), back(W * H);
-  for (int i = 0; i < W * H; ++i) v[i] = (float)i;
+  for (int i = 0; i < W * H; ++i)
+    v[i] = (float)i;
   CHECK(cudaMemcpy2DToArray(a, 0, 0, v.data(), W * 4, W * 4, H, cudaMemcpyHostToDevice));
   cudaSurfaceObject_t s = surface(a);
   scale2D<<<dim3((W + 15) / 16, (H + 7) / 8), dim3(16, 8)>>>(s, W, H);
   CHECK_LAUNCH();
   CHECK(cudaMemcpy2DFromArray(back.data(), W * 4, a, 0, 0, W * 4, H, cudaMemcpyDeviceToHost));
-  for (int i = 0; i < W * H; ++i) EXPECT(back[i] == 2.0f * v[i] + 1.0f, "surf2D %d: %g", i, back[i]);
+  for (int i = 0; i < W * H; ++i)
+    EXPECT(back[i] == 2.0f * v[i] + 1.0f, "surf2D %d: %g", i, back[i]);
 
   float *dout;
   CHECK(cudaMalloc(&dout, 8 * sizeof(float)));
@@ -104,14 +112,16 @@ int main() {
     cudaArray_t c;
     CHECK(cudaMallocArray(&c, &f4, w, h, cudaArraySurfaceLoadStore));
     std::vector<uchar4> px(w * h), out(w * h);
-    for (int i = 0; i < w * h; ++i) px[i] = make_uchar4(i, 2 * i, 3 * i, 200);
+    for (int i = 0; i < w * h; ++i)
+      px[i] = make_uchar4(i, 2 * i, 3 * i, 200);
     CHECK(cudaMemcpy2DToArray(c, 0, 0, px.data(), w * 4, w * 4, h, cudaMemcpyHostToDevice));
     cudaSurfaceObject_t sc = surface(c);
     invertRGBA<<<1, dim3(w, h)>>>(sc, w, h);
     CHECK_LAUNCH();
     CHECK(cudaMemcpy2DFromArray(out.data(), w * 4, c, 0, 0, w * 4, h, cudaMemcpyDeviceToHost));
     for (int i = 0; i < w * h; ++i)
-      EXPECT(out[i].x == 255 - px[i].x && out[i].y == 255 - px[i].y && out[i].z == 255 - px[i].z && out[i].w == 200,
+      EXPECT(out[i].x == 255 - px[i].x && out[i].y == 255 - px[i].y && out[i].z == 255 - px[i].z &&
+                 out[i].w == 200,
              "uchar4 %d: (%d,%d,%d,%d)", i, out[i].x, out[i].y, out[i].z, out[i].w);
     CHECK(cudaDestroySurfaceObject(sc));
     CHECK(cudaFreeArray(c));
@@ -123,7 +133,8 @@ int main() {
     cudaArray_t c;
     CHECK(cudaMalloc3DArray(&c, &f4, make_cudaExtent(w, h, d), cudaArraySurfaceLoadStore));
     std::vector<float4> in(w * h * d), out(w * h * d);
-    for (int i = 0; i < w * h * d; ++i) in[i] = make_float4(i, i + 0.25f, i + 0.5f, i + 0.75f);
+    for (int i = 0; i < w * h * d; ++i)
+      in[i] = make_float4(i, i + 0.25f, i + 0.5f, i + 0.75f);
     cudaMemcpy3DParms p;
     memset(&p, 0, sizeof p);
     p.srcPtr = make_cudaPitchedPtr(in.data(), w * sizeof(float4), w, h);
@@ -142,7 +153,8 @@ int main() {
     CHECK(cudaMemcpy3D(&p));
     for (int i = 0; i < w * h * d; ++i) {
       int z = i / (w * h);
-      EXPECT(out[i].x == in[i].w && out[i].y == in[i].x && out[i].z == in[i].y && out[i].w == in[i].z + 100.0f * z,
+      EXPECT(out[i].x == in[i].w && out[i].y == in[i].x && out[i].z == in[i].y &&
+                 out[i].w == in[i].z + 100.0f * z,
              "surf3D %d: (%g,%g,%g,%g)", i, out[i].x, out[i].y, out[i].z, out[i].w);
     }
     CHECK(cudaDestroySurfaceObject(sc));
@@ -153,7 +165,8 @@ int main() {
     const int w = 5, h = 3, layers = 4;
     cudaChannelFormatDesc fs = cudaCreateChannelDesc<short>();
     cudaArray_t c;
-    CHECK(cudaMalloc3DArray(&c, &fs, make_cudaExtent(w, h, layers), cudaArrayLayered | cudaArraySurfaceLoadStore));
+    CHECK(cudaMalloc3DArray(&c, &fs, make_cudaExtent(w, h, layers),
+                            cudaArrayLayered | cudaArraySurfaceLoadStore));
     cudaSurfaceObject_t sc = surface(c);
     fillLayers<<<1, dim3(w, h, layers)>>>(sc, w, h, layers);
     CHECK_LAUNCH();

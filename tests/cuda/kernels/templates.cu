@@ -1,8 +1,8 @@
 // One templated kernel (and a templated device functor) instantiated for
 // int, float and double.
+#include "check.h"
 #include <math.h>
 #include <vector>
-#include "check.h"
 
 template <typename T> struct Poly {
   T a, b, c;
@@ -13,13 +13,15 @@ template <typename T, int UNROLL> __global__ void apply(const T *in, T *out, int
   int i = (blockIdx.x * blockDim.x + threadIdx.x) * UNROLL;
 #pragma unroll
   for (int u = 0; u < UNROLL; ++u)
-    if (i + u < n) out[i + u] = p(in[i + u]);
+    if (i + u < n)
+      out[i + u] = p(in[i + u]);
 }
 
 template <typename T, int UNROLL> static void run(const char *name, Poly<T> p, double tol) {
   const int n = 10007;
   std::vector<T> in(n), out(n);
-  for (int i = 0; i < n; ++i) in[i] = (T)(i % 100) - (T)50;
+  for (int i = 0; i < n; ++i)
+    in[i] = (T)(i % 100) - (T)50;
   T *din, *dout;
   CHECK(cudaMalloc(&din, n * sizeof(T)));
   CHECK(cudaMalloc(&dout, n * sizeof(T)));

@@ -4,47 +4,56 @@
 // uchar4, tex1Dfetch, gather and explicit LOD. Expected values come from a
 // host reference of CUDA's documented sampling rules; linear filtering is
 // compared with a tolerance that covers the GPU's 9-bit weights.
+#include "check.h"
 #include <cmath>
 #include <cstring>
 #include <vector>
-#include "check.h"
 
 // ---- kernels: one sample per thread ------------------------------------------
 __global__ void sample2D(cudaTextureObject_t t, const float2 *c, float *out, int n) {
   int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < n) out[i] = tex2D<float>(t, c[i].x, c[i].y);
+  if (i < n)
+    out[i] = tex2D<float>(t, c[i].x, c[i].y);
 }
 __global__ void sample2D4(cudaTextureObject_t t, const float2 *c, float4 *out, int n) {
   int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < n) out[i] = tex2D<float4>(t, c[i].x, c[i].y);
+  if (i < n)
+    out[i] = tex2D<float4>(t, c[i].x, c[i].y);
 }
 __global__ void fetch1D(cudaTextureObject_t t, const int *idx, int *out, int n) {
   int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < n) out[i] = tex1Dfetch<int>(t, idx[i]);
+  if (i < n)
+    out[i] = tex1Dfetch<int>(t, idx[i]);
 }
 __global__ void sample3D(cudaTextureObject_t t, const float4 *c, float *out, int n) {
   int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < n) out[i] = tex3D<float>(t, c[i].x, c[i].y, c[i].z);
+  if (i < n)
+    out[i] = tex3D<float>(t, c[i].x, c[i].y, c[i].z);
 }
 __global__ void sampleLayered(cudaTextureObject_t t, const float4 *c, float *out, int n) {
   int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < n) out[i] = tex2DLayered<float>(t, c[i].x, c[i].y, (int)c[i].z);
+  if (i < n)
+    out[i] = tex2DLayered<float>(t, c[i].x, c[i].y, (int)c[i].z);
 }
 __global__ void gather(cudaTextureObject_t t, const float2 *c, float4 *out, int n) {
   int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < n) out[i] = tex2Dgather<float4>(t, c[i].x, c[i].y, 0);
+  if (i < n)
+    out[i] = tex2Dgather<float4>(t, c[i].x, c[i].y, 0);
 }
 __global__ void sampleLod(cudaTextureObject_t t, const float4 *c, float *out, int n) {
   int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < n) out[i] = tex2DLod<float>(t, c[i].x, c[i].y, c[i].z);
+  if (i < n)
+    out[i] = tex2DLod<float>(t, c[i].x, c[i].y, c[i].z);
 }
 __global__ void sampleGrad(cudaTextureObject_t t, const float4 *c, float *out, int n) {
   int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < n) out[i] = tex2DGrad<float>(t, c[i].x, c[i].y, make_float2(c[i].z, 0), make_float2(0, c[i].w));
+  if (i < n)
+    out[i] = tex2DGrad<float>(t, c[i].x, c[i].y, make_float2(c[i].z, 0), make_float2(0, c[i].w));
 }
 __global__ void sampleCube(cudaTextureObject_t t, const float4 *c, float *out, int n) {
   int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < n) out[i] = texCubemap<float>(t, c[i].x, c[i].y, c[i].z);
+  if (i < n)
+    out[i] = texCubemap<float>(t, c[i].x, c[i].y, c[i].z);
 }
 
 // ---- helpers -----------------------------------------------------------------
@@ -60,7 +69,8 @@ template <class T> std::vector<T> fromDevice(const T *d, size_t n) {
   return v;
 }
 // Runs `kernel(tex, coords, out, n)` and returns the results.
-template <class C, class R, class K> std::vector<R> run(K kernel, cudaTextureObject_t t, const std::vector<C> &c) {
+template <class C, class R, class K>
+std::vector<R> run(K kernel, cudaTextureObject_t t, const std::vector<C> &c) {
   C *dc = toDevice(c);
   R *dout;
   CHECK(cudaMalloc(&dout, c.size() * sizeof(R)));
@@ -97,14 +107,19 @@ cudaTextureObject_t arrayTexture(cudaArray_t a, const cudaTextureDesc &d) {
 // Host reference of CUDA's addressing (per dimension) on integer index i.
 bool hostAddress(long &i, long n, cudaTextureAddressMode m) {
   switch (m) {
-  case cudaAddressModeWrap: i = ((i % n) + n) % n; return true;
+  case cudaAddressModeWrap:
+    i = ((i % n) + n) % n;
+    return true;
   case cudaAddressModeMirror: {
     long k = ((i % (2 * n)) + 2 * n) % (2 * n);
     i = k < n ? k : 2 * n - 1 - k;
     return true;
   }
-  case cudaAddressModeBorder: return i >= 0 && i < n;
-  default: i = i < 0 ? 0 : i >= n ? n - 1 : i; return true;
+  case cudaAddressModeBorder:
+    return i >= 0 && i < n;
+  default:
+    i = i < 0 ? 0 : i >= n ? n - 1 : i;
+    return true;
   }
 }
 
@@ -113,12 +128,14 @@ struct Host2D {
   std::vector<float> v;
   float border = 0;
   float at(long x, long y, cudaTextureAddressMode m) const {
-    if (!hostAddress(x, w, m) || !hostAddress(y, h, m)) return border;
+    if (!hostAddress(x, w, m) || !hostAddress(y, h, m))
+      return border;
     return v[y * w + x];
   }
   // CUDA's tex2D on unnormalized coordinates (scale normalized ones first).
   float sample(float u, float vv, cudaTextureAddressMode m, bool linear) const {
-    if (!linear) return at((long)floorf(u), (long)floorf(vv), m);
+    if (!linear)
+      return at((long)floorf(u), (long)floorf(vv), m);
     float xb = u - 0.5f, yb = vv - 0.5f;
     long i = (long)floorf(xb), j = (long)floorf(yb);
     float a = xb - floorf(xb), b = yb - floorf(yb);
@@ -133,28 +150,34 @@ bool near(float a, float b, float tol) { return fabsf(a - b) <= tol; }
 void test2DArray() {
   const int W = 8, H = 6;
   Host2D ref{W, H, std::vector<float>(W * H)};
-  for (int i = 0; i < W * H; ++i) ref.v[i] = (float)i;
+  for (int i = 0; i < W * H; ++i)
+    ref.v[i] = (float)i;
   cudaChannelFormatDesc fmt = cudaCreateChannelDesc<float>();
   cudaArray_t a;
   CHECK(cudaMallocArray(&a, &fmt, W, H));
-  CHECK(cudaMemcpy2DToArray(a, 0, 0, ref.v.data(), W * sizeof(float), W * sizeof(float), H, cudaMemcpyHostToDevice));
+  CHECK(cudaMemcpy2DToArray(a, 0, 0, ref.v.data(), W * sizeof(float), W * sizeof(float), H,
+                            cudaMemcpyHostToDevice));
   // The array reads back as written, and reports its shape.
   std::vector<float> back(W * H, -1);
-  CHECK(cudaMemcpy2DFromArray(back.data(), W * sizeof(float), a, 0, 0, W * sizeof(float), H, cudaMemcpyDeviceToHost));
+  CHECK(cudaMemcpy2DFromArray(back.data(), W * sizeof(float), a, 0, 0, W * sizeof(float), H,
+                              cudaMemcpyDeviceToHost));
   EXPECT(back == ref.v, "cudaMemcpy2DFromArray differs from what was written");
   cudaChannelFormatDesc got;
   cudaExtent ext;
   unsigned flags = 99;
   CHECK(cudaArrayGetInfo(&got, &ext, &flags, a));
-  EXPECT(got.x == 32 && got.f == cudaChannelFormatKindFloat && ext.width == W && ext.height == H && ext.depth == 0,
-         "cudaArrayGetInfo: %d bits kind %d, %zux%zux%zu", got.x, (int)got.f, ext.width, ext.height, ext.depth);
+  EXPECT(got.x == 32 && got.f == cudaChannelFormatKindFloat && ext.width == W && ext.height == H &&
+             ext.depth == 0,
+         "cudaArrayGetInfo: %d bits kind %d, %zux%zux%zu", got.x, (int)got.f, ext.width, ext.height,
+         ext.depth);
 
   // Point sampling, unnormalized, clamp: texel centres inside and outside.
   {
     cudaTextureObject_t t = arrayTexture(a, texDesc(cudaAddressModeClamp, cudaFilterModePoint, false));
     std::vector<float2> c;
     for (int y = -1; y <= H; ++y)
-      for (int x = -2; x <= W + 1; ++x) c.push_back(make_float2(x + 0.5f, y + 0.5f));
+      for (int x = -2; x <= W + 1; ++x)
+        c.push_back(make_float2(x + 0.5f, y + 0.5f));
     c.push_back(make_float2(3.9f, 2.1f));
     auto r = run<float2, float>(sample2D, t, c);
     for (size_t i = 0; i < c.size(); ++i) {
@@ -168,11 +191,13 @@ void test2DArray() {
     cudaTextureObject_t t = arrayTexture(a, texDesc(m, cudaFilterModeLinear, true));
     std::vector<float2> c;
     for (float u : {-0.3f, 0.0f, 0.05f, 0.49f, 0.97f, 1.3f})
-      for (float v : {0.1f, 0.6f, 1.7f, -0.45f}) c.push_back(make_float2(u, v));
+      for (float v : {0.1f, 0.6f, 1.7f, -0.45f})
+        c.push_back(make_float2(u, v));
     auto r = run<float2, float>(sample2D, t, c);
     for (size_t i = 0; i < c.size(); ++i) {
       float want = ref.sample(c[i].x * W, c[i].y * H, m, true);
-      EXPECT(near(r[i], want, 0.2f), "linear mode %d at (%g,%g): %g, want %g", (int)m, c[i].x, c[i].y, r[i], want);
+      EXPECT(near(r[i], want, 0.2f), "linear mode %d at (%g,%g): %g, want %g", (int)m, c[i].x, c[i].y, r[i],
+             want);
     }
     CHECK(cudaDestroyTextureObject(t));
   }
@@ -181,7 +206,8 @@ void test2DArray() {
     cudaTextureObject_t t = arrayTexture(a, texDesc(cudaAddressModeMirror, cudaFilterModePoint, true));
     std::vector<float2> c;
     for (float u : {-0.9f, -0.1f, 0.3f, 1.2f, 1.9f})
-      for (float v : {-0.2f, 0.5f, 1.4f}) c.push_back(make_float2(u, v));
+      for (float v : {-0.2f, 0.5f, 1.4f})
+        c.push_back(make_float2(u, v));
     auto r = run<float2, float>(sample2D, t, c);
     for (size_t i = 0; i < c.size(); ++i) {
       float want = ref.sample(c[i].x * W, c[i].y * H, cudaAddressModeMirror, false);
@@ -219,7 +245,8 @@ void testUchar4Normalized() {
   cudaTextureObject_t t =
       arrayTexture(a, texDesc(cudaAddressModeClamp, cudaFilterModePoint, false, cudaReadModeNormalizedFloat));
   std::vector<float2> c;
-  for (int i = 0; i < W * H; ++i) c.push_back(make_float2(i % W + 0.5f, i / W + 0.5f));
+  for (int i = 0; i < W * H; ++i)
+    c.push_back(make_float2(i % W + 0.5f, i / W + 0.5f));
   auto r = run<float2, float4>(sample2D4, t, c);
   for (int i = 0; i < W * H; ++i) {
     EXPECT(near(r[i].x, v[i].x / 255.0f, 1e-6f) && near(r[i].y, v[i].y / 255.0f, 1e-6f) &&
@@ -227,8 +254,8 @@ void testUchar4Normalized() {
            "uchar4 texel %d: (%g,%g,%g,%g)", i, r[i].x, r[i].y, r[i].z, r[i].w);
   }
   // Linear filtering between two texels of a normalized-float texture.
-  cudaTextureObject_t tl =
-      arrayTexture(a, texDesc(cudaAddressModeClamp, cudaFilterModeLinear, false, cudaReadModeNormalizedFloat));
+  cudaTextureObject_t tl = arrayTexture(
+      a, texDesc(cudaAddressModeClamp, cudaFilterModeLinear, false, cudaReadModeNormalizedFloat));
   auto rl = run<float2, float4>(sample2D4, tl, std::vector<float2>{make_float2(1.0f, 0.5f)});
   float want = (v[0].x + v[1].x) / 2.0f / 255.0f;
   EXPECT(near(rl[0].x, want, 2e-3f), "uchar4 linear: %g, want %g", rl[0].x, want);
@@ -240,7 +267,8 @@ void testUchar4Normalized() {
 void testLinearFetch() {
   const int N = 100;
   std::vector<int> v(N);
-  for (int i = 0; i < N; ++i) v[i] = i * i - 50;
+  for (int i = 0; i < N; ++i)
+    v[i] = i * i - 50;
   int *d = toDevice(v);
   cudaResourceDesc r;
   memset(&r, 0, sizeof r);
@@ -278,8 +306,10 @@ void testPitch2D() {
   size_t pitch;
   CHECK(cudaMallocPitch(&d, &pitch, W * sizeof(float), H));
   Host2D ref{W, H, std::vector<float>(W * H)};
-  for (int i = 0; i < W * H; ++i) ref.v[i] = 0.5f * i;
-  CHECK(cudaMemcpy2D(d, pitch, ref.v.data(), W * sizeof(float), W * sizeof(float), H, cudaMemcpyHostToDevice));
+  for (int i = 0; i < W * H; ++i)
+    ref.v[i] = 0.5f * i;
+  CHECK(
+      cudaMemcpy2D(d, pitch, ref.v.data(), W * sizeof(float), W * sizeof(float), H, cudaMemcpyHostToDevice));
   cudaResourceDesc r;
   memset(&r, 0, sizeof r);
   r.resType = cudaResourceTypePitch2D;
@@ -293,7 +323,8 @@ void testPitch2D() {
   CHECK(cudaCreateTextureObject(&t, &r, &td, nullptr));
   std::vector<float2> c;
   for (int y = 0; y <= H; ++y)
-    for (int x = -1; x <= W; ++x) c.push_back(make_float2(x + 0.5f, y + 0.5f));
+    for (int x = -1; x <= W; ++x)
+      c.push_back(make_float2(x + 0.5f, y + 0.5f));
   auto got = run<float2, float>(sample2D, t, c);
   for (size_t i = 0; i < c.size(); ++i) {
     float want = ref.sample(c[i].x, c[i].y, cudaAddressModeClamp, false);
@@ -306,7 +337,8 @@ void testPitch2D() {
 void test3D() {
   const int W = 4, H = 3, D = 2;
   std::vector<float> v(W * H * D);
-  for (size_t i = 0; i < v.size(); ++i) v[i] = (float)i;
+  for (size_t i = 0; i < v.size(); ++i)
+    v[i] = (float)i;
   cudaChannelFormatDesc fmt = cudaCreateChannelDesc<float>();
   cudaArray_t a;
   CHECK(cudaMalloc3DArray(&a, &fmt, make_cudaExtent(W, H, D)));
@@ -350,7 +382,8 @@ void test3D() {
 void testLayered() {
   const int W = 4, H = 4, L = 3;
   std::vector<float> v(W * H * L);
-  for (size_t i = 0; i < v.size(); ++i) v[i] = 1000.0f * (i / (W * H)) + (float)(i % (W * H));
+  for (size_t i = 0; i < v.size(); ++i)
+    v[i] = 1000.0f * (i / (W * H)) + (float)(i % (W * H));
   cudaChannelFormatDesc fmt = cudaCreateChannelDesc<float>();
   cudaArray_t a;
   CHECK(cudaMalloc3DArray(&a, &fmt, make_cudaExtent(W, H, L), cudaArrayLayered));
@@ -364,7 +397,8 @@ void testLayered() {
   cudaTextureObject_t t = arrayTexture(a, texDesc(cudaAddressModeClamp, cudaFilterModePoint, false));
   std::vector<float4> c;
   for (int l = 0; l < L; ++l)
-    for (int x = 0; x < W; x += 3) c.push_back(make_float4(x + 0.5f, 2.5f, (float)l, 0));
+    for (int x = 0; x < W; x += 3)
+      c.push_back(make_float4(x + 0.5f, 2.5f, (float)l, 0));
   auto r = run<float4, float>(sampleLayered, t, c);
   for (size_t i = 0; i < c.size(); ++i) {
     float want = v[((int)c[i].z * H + 2) * W + (int)c[i].x];
@@ -377,7 +411,8 @@ void testLayered() {
 void testGather() {
   const int W = 4, H = 4;
   std::vector<float> v(W * H);
-  for (int i = 0; i < W * H; ++i) v[i] = (float)(i * 10);
+  for (int i = 0; i < W * H; ++i)
+    v[i] = (float)(i * 10);
   cudaChannelFormatDesc fmt = cudaCreateChannelDesc<float>();
   cudaArray_t a;
   CHECK(cudaMallocArray(&a, &fmt, W, H, cudaArrayTextureGather));
@@ -401,7 +436,8 @@ void testMipmap() {
     CHECK(cudaGetMipmappedArrayLevel(&a, m, l));
     int w = W >> l, h = H >> l;
     std::vector<float> v(w * h, 100.0f * l);
-    for (int i = 0; i < w * h; ++i) v[i] += (float)i;
+    for (int i = 0; i < w * h; ++i)
+      v[i] += (float)i;
     CHECK(cudaMemcpy2DToArray(a, 0, 0, v.data(), w * 4, w * 4, h, cudaMemcpyHostToDevice));
   }
   cudaResourceDesc r;
@@ -414,8 +450,9 @@ void testMipmap() {
   cudaTextureObject_t t;
   CHECK(cudaCreateTextureObject(&t, &r, &td, nullptr));
   // (0.3, 0.6) at each level, and a LOD past the last level (clamped).
-  std::vector<float4> c = {make_float4(0.3f, 0.6f, 0, 0), make_float4(0.3f, 0.6f, 1, 0), make_float4(0.3f, 0.6f, 2, 0),
-                           make_float4(0.3f, 0.6f, 3, 0), make_float4(0.3f, 0.6f, 9, 0)};
+  std::vector<float4> c = {make_float4(0.3f, 0.6f, 0, 0), make_float4(0.3f, 0.6f, 1, 0),
+                           make_float4(0.3f, 0.6f, 2, 0), make_float4(0.3f, 0.6f, 3, 0),
+                           make_float4(0.3f, 0.6f, 9, 0)};
   auto got = run<float4, float>(sampleLod, t, c);
   for (size_t i = 0; i < c.size(); ++i) {
     int l = (int)c[i].z < LEVELS ? (int)c[i].z : LEVELS - 1;
@@ -439,7 +476,8 @@ void testMipmap() {
 void testCubemap() {
   const int W = 4;
   std::vector<float> v(W * W * 6);
-  for (size_t i = 0; i < v.size(); ++i) v[i] = 100.0f * (i / (W * W)) + (float)(i % (W * W));
+  for (size_t i = 0; i < v.size(); ++i)
+    v[i] = 100.0f * (i / (W * W)) + (float)(i % (W * W));
   cudaChannelFormatDesc fmt = cudaCreateChannelDesc<float>();
   cudaArray_t a;
   CHECK(cudaMalloc3DArray(&a, &fmt, make_cudaExtent(W, W, 6), cudaArrayCubemap));

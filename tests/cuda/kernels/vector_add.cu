@@ -1,16 +1,20 @@
 // c = a + b over a size that is not a multiple of the block size.
-#include <vector>
 #include "check.h"
+#include <vector>
 
 __global__ void vector_add(const float *a, const float *b, float *c, int n) {
   int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < n) c[i] = a[i] + b[i];
+  if (i < n)
+    c[i] = a[i] + b[i];
 }
 
 int main() {
   const int n = 100003;
   std::vector<float> a(n), b(n), c(n, 0);
-  for (int i = 0; i < n; ++i) { a[i] = i * 0.5f; b[i] = 1000.0f - i; }
+  for (int i = 0; i < n; ++i) {
+    a[i] = i * 0.5f;
+    b[i] = 1000.0f - i;
+  }
   float *da, *db, *dc;
   CHECK(cudaMalloc(&da, n * sizeof(float)));
   CHECK(cudaMalloc(&db, n * sizeof(float)));

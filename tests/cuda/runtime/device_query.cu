@@ -1,6 +1,6 @@
 // Device enumeration and properties through the CUDA runtime.
-#include <string.h>
 #include "check.h"
+#include <string.h>
 
 int main() {
   int count = 0;
@@ -24,8 +24,8 @@ int main() {
   cudaDeviceProp p;
   memset(&p, 0, sizeof p);
   CHECK(cudaGetDeviceProperties(&p, 0));
-  printf("name '%s' cc %d.%d, %zu bytes, %d SMs\n", p.name, p.major, p.minor,
-         p.totalGlobalMem, p.multiProcessorCount);
+  printf("name '%s' cc %d.%d, %zu bytes, %d SMs\n", p.name, p.major, p.minor, p.totalGlobalMem,
+         p.multiProcessorCount);
   EXPECT(strncmp(p.name, "cuvirt", 6) == 0, "name '%s' does not start with 'cuvirt'", p.name);
   EXPECT(p.warpSize == 32, "warpSize %d", p.warpSize);
   EXPECT(p.maxThreadsPerBlock == 1024, "maxThreadsPerBlock %d", p.maxThreadsPerBlock);
@@ -43,25 +43,29 @@ int main() {
   EXPECT(p.totalConstMem >= 64 * 1024, "totalConstMem %zu", p.totalConstMem);
 
   // Attribute queries must agree with the property struct.
-  struct { cudaDeviceAttr attr; int expect; const char *name; } same[] = {
-    {cudaDevAttrWarpSize, p.warpSize, "WarpSize"},
-    {cudaDevAttrMaxThreadsPerBlock, p.maxThreadsPerBlock, "MaxThreadsPerBlock"},
-    {cudaDevAttrComputeCapabilityMajor, p.major, "ComputeCapabilityMajor"},
-    {cudaDevAttrComputeCapabilityMinor, p.minor, "ComputeCapabilityMinor"},
-    {cudaDevAttrMultiProcessorCount, p.multiProcessorCount, "MultiProcessorCount"},
-    {cudaDevAttrUnifiedAddressing, 1, "UnifiedAddressing"},
-    {cudaDevAttrMaxBlockDimX, p.maxThreadsDim[0], "MaxBlockDimX"},
-    {cudaDevAttrMaxBlockDimY, p.maxThreadsDim[1], "MaxBlockDimY"},
-    {cudaDevAttrMaxBlockDimZ, p.maxThreadsDim[2], "MaxBlockDimZ"},
-    {cudaDevAttrMaxGridDimX, p.maxGridSize[0], "MaxGridDimX"},
-    {cudaDevAttrMaxGridDimY, p.maxGridSize[1], "MaxGridDimY"},
-    {cudaDevAttrMaxGridDimZ, p.maxGridSize[2], "MaxGridDimZ"},
-    {cudaDevAttrMaxSharedMemoryPerBlock, (int)p.sharedMemPerBlock, "MaxSharedMemoryPerBlock"},
-    {cudaDevAttrPciBusId, p.pciBusID, "PciBusId"},
-    {cudaDevAttrPciDeviceId, p.pciDeviceID, "PciDeviceId"},
-    {cudaDevAttrPciDomainId, p.pciDomainID, "PciDomainId"},
-    {cudaDevAttrManagedMemory, p.managedMemory, "ManagedMemory"},
-    {cudaDevAttrCanMapHostMemory, p.canMapHostMemory, "CanMapHostMemory"},
+  struct {
+    cudaDeviceAttr attr;
+    int expect;
+    const char *name;
+  } same[] = {
+      {cudaDevAttrWarpSize, p.warpSize, "WarpSize"},
+      {cudaDevAttrMaxThreadsPerBlock, p.maxThreadsPerBlock, "MaxThreadsPerBlock"},
+      {cudaDevAttrComputeCapabilityMajor, p.major, "ComputeCapabilityMajor"},
+      {cudaDevAttrComputeCapabilityMinor, p.minor, "ComputeCapabilityMinor"},
+      {cudaDevAttrMultiProcessorCount, p.multiProcessorCount, "MultiProcessorCount"},
+      {cudaDevAttrUnifiedAddressing, 1, "UnifiedAddressing"},
+      {cudaDevAttrMaxBlockDimX, p.maxThreadsDim[0], "MaxBlockDimX"},
+      {cudaDevAttrMaxBlockDimY, p.maxThreadsDim[1], "MaxBlockDimY"},
+      {cudaDevAttrMaxBlockDimZ, p.maxThreadsDim[2], "MaxBlockDimZ"},
+      {cudaDevAttrMaxGridDimX, p.maxGridSize[0], "MaxGridDimX"},
+      {cudaDevAttrMaxGridDimY, p.maxGridSize[1], "MaxGridDimY"},
+      {cudaDevAttrMaxGridDimZ, p.maxGridSize[2], "MaxGridDimZ"},
+      {cudaDevAttrMaxSharedMemoryPerBlock, (int)p.sharedMemPerBlock, "MaxSharedMemoryPerBlock"},
+      {cudaDevAttrPciBusId, p.pciBusID, "PciBusId"},
+      {cudaDevAttrPciDeviceId, p.pciDeviceID, "PciDeviceId"},
+      {cudaDevAttrPciDomainId, p.pciDomainID, "PciDomainId"},
+      {cudaDevAttrManagedMemory, p.managedMemory, "ManagedMemory"},
+      {cudaDevAttrCanMapHostMemory, p.canMapHostMemory, "CanMapHostMemory"},
   };
   for (auto &s : same) {
     int v = -12345;
@@ -70,11 +74,20 @@ int main() {
   }
   // Attributes that must be positive / set.
   cudaDeviceAttr positive[] = {
-    cudaDevAttrClockRate, cudaDevAttrMaxRegistersPerBlock, cudaDevAttrTotalConstantMemory,
-    cudaDevAttrMaxThreadsPerMultiProcessor, cudaDevAttrMaxSharedMemoryPerMultiprocessor,
-    cudaDevAttrL2CacheSize, cudaDevAttrGlobalMemoryBusWidth, cudaDevAttrMemoryClockRate,
-    cudaDevAttrMaxPitch, cudaDevAttrTextureAlignment, cudaDevAttrMaxSharedMemoryPerBlockOptin,
-    cudaDevAttrManagedMemory, cudaDevAttrConcurrentKernels, cudaDevAttrMemoryPoolsSupported,
+      cudaDevAttrClockRate,
+      cudaDevAttrMaxRegistersPerBlock,
+      cudaDevAttrTotalConstantMemory,
+      cudaDevAttrMaxThreadsPerMultiProcessor,
+      cudaDevAttrMaxSharedMemoryPerMultiprocessor,
+      cudaDevAttrL2CacheSize,
+      cudaDevAttrGlobalMemoryBusWidth,
+      cudaDevAttrMemoryClockRate,
+      cudaDevAttrMaxPitch,
+      cudaDevAttrTextureAlignment,
+      cudaDevAttrMaxSharedMemoryPerBlockOptin,
+      cudaDevAttrManagedMemory,
+      cudaDevAttrConcurrentKernels,
+      cudaDevAttrMemoryPoolsSupported,
   };
   // 0 on real devices too (pre-Pascal, Windows WDDM; cuvirt's remote devices).
   for (cudaDeviceAttr a : {cudaDevAttrConcurrentManagedAccess, cudaDevAttrCanMapHostMemory}) {
@@ -103,7 +116,8 @@ int main() {
   EXPECT(memcmp(&p.uuid, &p2.uuid, sizeof p.uuid) == 0, "UUID changed between two calls");
   EXPECT(strcmp(p.name, p2.name) == 0, "name changed between two calls");
   bool nonzero = false;
-  for (size_t i = 0; i < sizeof p.uuid.bytes; ++i) nonzero |= p.uuid.bytes[i] != 0;
+  for (size_t i = 0; i < sizeof p.uuid.bytes; ++i)
+    nonzero |= p.uuid.bytes[i] != 0;
   EXPECT(nonzero, "UUID is all zeros");
 
   // PCI bus id: "dddd:bb:dd.f", consistent with the attributes, round-trips.
@@ -113,8 +127,7 @@ int main() {
   unsigned dom = 0, b = 0, d = 0, f = 0;
   EXPECT(sscanf(bus, "%x:%x:%x.%x", &dom, &b, &d, &f) == 4, "bad bus id '%s'", bus);
   EXPECT((int)dom == p.pciDomainID && (int)b == p.pciBusID && (int)d == p.pciDeviceID,
-         "bus id '%s' disagrees with properties %x:%x:%x", bus, p.pciDomainID, p.pciBusID,
-         p.pciDeviceID);
+         "bus id '%s' disagrees with properties %x:%x:%x", bus, p.pciDomainID, p.pciBusID, p.pciDeviceID);
   int back = -1;
   CHECK(cudaDeviceGetByPCIBusId(&back, bus));
   EXPECT(back == 0, "cudaDeviceGetByPCIBusId('%s') = %d", bus, back);

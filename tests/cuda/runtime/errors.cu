@@ -1,8 +1,8 @@
 // Error reporting: failures are reported with the right code, never crash,
 // and non-sticky errors leave the process working.
+#include "check.h"
 #include <stdint.h>
 #include <string.h>
-#include "check.h"
 
 int main() {
   CHECK(cudaSetDevice(0));
@@ -12,9 +12,9 @@ int main() {
   // process keeps working.
   void *p = (void *)0x1;
   EXPECT_ERR(cudaMalloc(&p, (size_t)1 << 50), cudaErrorMemoryAllocation);
-  EXPECT_ERR(cudaPeekAtLastError(), cudaErrorMemoryAllocation);  // peek does not clear
+  EXPECT_ERR(cudaPeekAtLastError(), cudaErrorMemoryAllocation); // peek does not clear
   EXPECT_ERR(cudaPeekAtLastError(), cudaErrorMemoryAllocation);
-  EXPECT_ERR(cudaGetLastError(), cudaErrorMemoryAllocation);     // get clears
+  EXPECT_ERR(cudaGetLastError(), cudaErrorMemoryAllocation); // get clears
   CHECK(cudaGetLastError());
   CHECK(cudaPeekAtLastError());
   void *ok = nullptr;
@@ -31,12 +31,12 @@ int main() {
   int local = 0;
   EXPECT_ERR(cudaFree(&local), cudaErrorInvalidValue);
   EXPECT_ERR(cudaFree((void *)0x12345678), cudaErrorInvalidValue);
-  EXPECT_ERR(cudaFree((char *)ok + 16), cudaErrorInvalidValue);  // interior pointer
+  EXPECT_ERR(cudaFree((char *)ok + 16), cudaErrorInvalidValue); // interior pointer
   (void)cudaGetLastError();
   void *freed = nullptr;
   CHECK(cudaMalloc(&freed, 256));
   CHECK(cudaFree(freed));
-  EXPECT_ERR(cudaFree(freed), cudaErrorInvalidValue);  // double free
+  EXPECT_ERR(cudaFree(freed), cudaErrorInvalidValue); // double free
   EXPECT_ERR(cudaFreeHost(&local), cudaErrorInvalidValue);
   (void)cudaGetLastError();
 
@@ -45,7 +45,7 @@ int main() {
   EXPECT_ERR(cudaMemcpy(nullptr, buf, sizeof buf, cudaMemcpyHostToDevice), cudaErrorInvalidValue);
   EXPECT_ERR(cudaMemcpy(buf, nullptr, sizeof buf, cudaMemcpyDeviceToHost), cudaErrorInvalidValue);
   EXPECT_ERR(cudaMemset(nullptr, 0, 64), cudaErrorInvalidValue);
-  CHECK(cudaMemcpy(ok, buf, 0, cudaMemcpyHostToDevice));  // zero bytes: fine
+  CHECK(cudaMemcpy(ok, buf, 0, cudaMemcpyHostToDevice)); // zero bytes: fine
   (void)cudaGetLastError();
   EXPECT_ERR(cudaMalloc(nullptr, 16), cudaErrorInvalidValue);
   EXPECT_ERR(cudaMemcpy(buf, ok, sizeof buf, (cudaMemcpyKind)42), cudaErrorInvalidMemcpyDirection);
@@ -98,7 +98,7 @@ int main() {
   EXPECT_ERR(cudaEventCreateWithFlags(&ev, 0x80), cudaErrorInvalidValue);
   EXPECT_ERR(cudaHostAlloc(&h, 64, 0x80), cudaErrorInvalidValue);
   EXPECT_ERR(cudaMemcpy(buf, (char *)ok + (1 << 20) - 8, 64, cudaMemcpyDeviceToHost),
-             cudaErrorInvalidValue);  // runs past the end of the allocation
+             cudaErrorInvalidValue); // runs past the end of the allocation
   (void)cudaGetLastError();
 
   // Error names and strings.

@@ -1,10 +1,10 @@
 // Returning from main with work still queued (a slow host function, async
 // copies, live streams, events and allocations, no cudaDeviceSynchronize):
 // the process must exit normally, with status 0, without hanging or crashing.
+#include "check.h"
 #include <atomic>
 #include <chrono>
 #include <thread>
-#include "check.h"
 
 static std::atomic<int> done{0};
 static void CUDART_CB slow(void *) {
@@ -30,6 +30,6 @@ int main() {
   CHECK(cudaStreamWaitEvent(nb, ev, 0));
   CHECK(cudaMemsetAsync(d, 1, n, nb));
   EXPECT(cudaStreamQuery(s) == cudaErrorNotReady, "the slow host function already finished?");
-  PASSED("exit_pending_work");  // printed before exit; the runner checks the exit status
+  PASSED("exit_pending_work"); // printed before exit; the runner checks the exit status
   return 0;
 }

@@ -2,16 +2,17 @@
 // parameter layout, configuration, occupancy. (cudart resolves the host stub
 // to a CUkernel through cuLibraryGetKernel; everything here goes through the
 // driver's function-attribute queries.)
-#include <string.h>
 #include "check.h"
+#include <string.h>
 
 __global__ void plain(float *x, int n) {
   int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < n) x[i] *= 2.0f;
+  if (i < n)
+    x[i] *= 2.0f;
 }
 
 __global__ void with_shared(int *out) {
-  __shared__ int buf[1000];  // 4000 bytes of static shared memory
+  __shared__ int buf[1000]; // 4000 bytes of static shared memory
   buf[threadIdx.x] = threadIdx.x;
   __syncthreads();
   out[threadIdx.x] = buf[999 - threadIdx.x];
@@ -34,12 +35,15 @@ int main() {
   memset(&a, 0xff, sizeof a);
   CHECK(cudaFuncGetAttributes(&a, plain));
   printf("plain: %d regs, max %d threads, shared %zu, local %zu, const %zu, ptx %d, binary %d\n", a.numRegs,
-         a.maxThreadsPerBlock, a.sharedSizeBytes, a.localSizeBytes, a.constSizeBytes, a.ptxVersion, a.binaryVersion);
-  EXPECT(a.maxThreadsPerBlock >= 1 && a.maxThreadsPerBlock <= 1024, "maxThreadsPerBlock %d", a.maxThreadsPerBlock);
+         a.maxThreadsPerBlock, a.sharedSizeBytes, a.localSizeBytes, a.constSizeBytes, a.ptxVersion,
+         a.binaryVersion);
+  EXPECT(a.maxThreadsPerBlock >= 1 && a.maxThreadsPerBlock <= 1024, "maxThreadsPerBlock %d",
+         a.maxThreadsPerBlock);
   EXPECT(a.numRegs >= 0 && a.numRegs <= 255, "numRegs %d", a.numRegs);
   EXPECT(a.sharedSizeBytes == 0, "plain: sharedSizeBytes %zu", a.sharedSizeBytes);
   EXPECT(a.ptxVersion == 75, "ptxVersion %d, want 75 (built for compute_75)", a.ptxVersion);
-  EXPECT(a.binaryVersion == major * 10 + minor, "binaryVersion %d, device is %d.%d", a.binaryVersion, major, minor);
+  EXPECT(a.binaryVersion == major * 10 + minor, "binaryVersion %d, device is %d.%d", a.binaryVersion, major,
+         minor);
 
   CHECK(cudaFuncGetAttributes(&a, with_shared));
   EXPECT(a.sharedSizeBytes == 4000, "with_shared: sharedSizeBytes %zu, want 4000", a.sharedSizeBytes);
@@ -95,7 +99,8 @@ int main() {
   EXPECT(blocks >= 1, "occupancy of plain at 128 threads: %d blocks/SM", blocks);
   int min_grid = 0, block = 0;
   CHECK(cudaOccupancyMaxPotentialBlockSize(&min_grid, &block, plain));
-  EXPECT(block >= 32 && block <= 1024 && min_grid >= 1, "max potential block size %d, min grid %d", block, min_grid);
+  EXPECT(block >= 32 && block <= 1024 && min_grid >= 1, "max potential block size %d, min grid %d", block,
+         min_grid);
   CHECK(cudaOccupancyMaxPotentialBlockSize(&min_grid, &block, bounded));
   EXPECT(block >= 1 && block <= 128, "bounded: max potential block size %d", block);
   size_t dyn = 0;

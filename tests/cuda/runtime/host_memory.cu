@@ -1,8 +1,8 @@
 // Page-locked host memory: cudaHostAlloc flavours, mapped memory,
 // cudaHostRegister, cudaMallocHost. No kernel launches.
+#include "check.h"
 #include <string.h>
 #include <vector>
-#include "check.h"
 
 static void copy_through_device(void *host_src, void *host_dst, size_t n) {
   void *d = nullptr;
@@ -17,7 +17,8 @@ static void host_alloc(unsigned flags, const char *what) {
   unsigned char *p = nullptr;
   CHECK(cudaHostAlloc((void **)&p, n, flags));
   EXPECT(p != nullptr, "%s: null pointer", what);
-  for (size_t i = 0; i < n; ++i) p[i] = (unsigned char)(i * 7 + flags);
+  for (size_t i = 0; i < n; ++i)
+    p[i] = (unsigned char)(i * 7 + flags);
   unsigned got = 0xffffffffu;
   CHECK(cudaHostGetFlags(&got, p));
   // cudaHostAllocDefault may be reported with extra bits (e.g. mapped under
@@ -41,18 +42,23 @@ static void mapped() {
   CHECK(cudaHostGetDevicePointer((void **)&d, h, 0));
   EXPECT(d != nullptr, "cudaHostGetDevicePointer returned null");
   // host writes -> visible through the device pointer
-  for (size_t i = 0; i < n; ++i) h[i] = (int)i * 5;
+  for (size_t i = 0; i < n; ++i)
+    h[i] = (int)i * 5;
   std::vector<int> back(n, 0);
   CHECK(cudaMemcpy(back.data(), d, n * sizeof(int), cudaMemcpyDeviceToHost));
-  for (size_t i = 0; i < n; ++i) EXPECT(back[i] == (int)i * 5, "mapped read [%zu] = %d", i, back[i]);
+  for (size_t i = 0; i < n; ++i)
+    EXPECT(back[i] == (int)i * 5, "mapped read [%zu] = %d", i, back[i]);
   // device-side writes (copy/memset to the device pointer) -> visible to the host
   CHECK(cudaMemset(d, 0, n * sizeof(int)));
   CHECK(cudaDeviceSynchronize());
-  for (size_t i = 0; i < n; ++i) EXPECT(h[i] == 0, "mapped after memset [%zu] = %d", i, h[i]);
-  for (size_t i = 0; i < n; ++i) back[i] = (int)(n - i);
+  for (size_t i = 0; i < n; ++i)
+    EXPECT(h[i] == 0, "mapped after memset [%zu] = %d", i, h[i]);
+  for (size_t i = 0; i < n; ++i)
+    back[i] = (int)(n - i);
   CHECK(cudaMemcpy(d, back.data(), n * sizeof(int), cudaMemcpyHostToDevice));
   CHECK(cudaDeviceSynchronize());
-  for (size_t i = 0; i < n; ++i) EXPECT(h[i] == (int)(n - i), "mapped after H2D [%zu] = %d", i, h[i]);
+  for (size_t i = 0; i < n; ++i)
+    EXPECT(h[i] == (int)(n - i), "mapped after H2D [%zu] = %d", i, h[i]);
   // the device pointer of an interior address is offset the same way
   int *d_mid = nullptr;
   CHECK(cudaHostGetDevicePointer((void **)&d_mid, h + 100, 0));
@@ -64,7 +70,8 @@ static void registered() {
   const size_t n = 1 << 20;
   unsigned char *m = (unsigned char *)malloc(n);
   EXPECT(m != nullptr, "malloc");
-  for (size_t i = 0; i < n; ++i) m[i] = (unsigned char)(i ^ (i >> 8));
+  for (size_t i = 0; i < n; ++i)
+    m[i] = (unsigned char)(i ^ (i >> 8));
 
   cudaPointerAttributes a;
   CHECK(cudaPointerGetAttributes(&a, m));
@@ -97,9 +104,10 @@ static void registered() {
   unsigned char *dev = nullptr;
   CHECK(cudaMalloc(&dev, n));
   CHECK(cudaMemcpyAsync(dev, m, n, cudaMemcpyHostToDevice, s));
-  CHECK(cudaMemsetAsync(d, 0x11, 16, s));  // through the mapped device pointer
+  CHECK(cudaMemsetAsync(d, 0x11, 16, s)); // through the mapped device pointer
   CHECK(cudaStreamSynchronize(s));
-  for (int i = 0; i < 16; ++i) EXPECT(m[i] == 0x11, "registered after memset [%d] = 0x%02x", i, m[i]);
+  for (int i = 0; i < 16; ++i)
+    EXPECT(m[i] == 0x11, "registered after memset [%d] = 0x%02x", i, m[i]);
   CHECK(cudaMemcpy(back.data(), dev, n, cudaMemcpyDeviceToHost));
   for (size_t i = 16; i < n; ++i)
     EXPECT(back[i] == (unsigned char)(i ^ (i >> 8)), "async copy of registered memory byte %zu", i);
@@ -110,14 +118,14 @@ static void registered() {
   EXPECT_ERR(cudaHostRegister(m, n, cudaHostRegisterDefault), cudaErrorHostMemoryAlreadyRegistered);
   CHECK(cudaHostUnregister(m));
   EXPECT_ERR(cudaHostUnregister(m), cudaErrorHostMemoryNotRegistered);
-  (void)cudaGetLastError();  // clear the expected errors
+  (void)cudaGetLastError(); // clear the expected errors
   CHECK(cudaPointerGetAttributes(&a, m));
   EXPECT(a.type == cudaMemoryTypeUnregistered, "after unregister: type %d", (int)a.type);
   free(m);
 }
 
 int main() {
-  CHECK(cudaSetDeviceFlags(cudaDeviceMapHost));  // before the context exists
+  CHECK(cudaSetDeviceFlags(cudaDeviceMapHost)); // before the context exists
   CHECK(cudaSetDevice(0));
   host_alloc(cudaHostAllocDefault, "cudaHostAllocDefault");
   host_alloc(cudaHostAllocPortable, "cudaHostAllocPortable");
@@ -132,7 +140,8 @@ int main() {
   memset(p, 0x3C, 12345);
   unsigned char back[12345];
   copy_through_device(p, back, sizeof back);
-  for (size_t i = 0; i < sizeof back; ++i) EXPECT(back[i] == 0x3C, "cudaMallocHost byte %zu", i);
+  for (size_t i = 0; i < sizeof back; ++i)
+    EXPECT(back[i] == 0x3C, "cudaMallocHost byte %zu", i);
   CHECK(cudaFreeHost(p));
   CHECK(cudaGetLastError());
   PASSED("host_memory");

@@ -1,12 +1,12 @@
 // Runtime and driver API in one program (linked with -lcuda against the
 // toolkit's stub at build time; cuvirt's libcuda.so.1 at run time): the
 // runtime uses the primary context, and handles and pointers cross over.
-#include <string.h>
 #include "check.h"
+#include <string.h>
 
 int main() {
   CHECK(cudaSetDevice(0));
-  CHECK(cudaFree(nullptr));  // forces context creation
+  CHECK(cudaFree(nullptr)); // forces context creation
 
   CUcontext cur = nullptr, prim = nullptr;
   CU_CHECK(cuCtxGetCurrent(&cur));
@@ -22,7 +22,8 @@ int main() {
 
   // Runtime allocation, driver copy; driver allocation, runtime copy and free.
   int h[256], back[256];
-  for (int i = 0; i < 256; ++i) h[i] = i * i - 7;
+  for (int i = 0; i < 256; ++i)
+    h[i] = i * i - 7;
   int *rt = nullptr;
   CHECK(cudaMalloc(&rt, sizeof h));
   CU_CHECK(cuMemcpyHtoD((CUdeviceptr)rt, h, sizeof h));
@@ -46,7 +47,8 @@ int main() {
   CU_CHECK(cuMemsetD32Async((CUdeviceptr)rt, 0x01020304, 256, (CUstream)s));
   CU_CHECK(cuStreamSynchronize((CUstream)s));
   CHECK(cudaMemcpy(back, rt, sizeof back, cudaMemcpyDeviceToHost));
-  for (int i = 0; i < 256; ++i) EXPECT(back[i] == 0x01020304, "cuMemsetD32Async on a cudaStream_t: [%d] = 0x%x", i, back[i]);
+  for (int i = 0; i < 256; ++i)
+    EXPECT(back[i] == 0x01020304, "cuMemsetD32Async on a cudaStream_t: [%d] = 0x%x", i, back[i]);
   CUcontext sctx = nullptr;
   CU_CHECK(cuStreamGetCtx((CUstream)s, &sctx));
   EXPECT(sctx == prim, "runtime stream's context %p, want the primary %p", (void *)sctx, (void *)prim);
@@ -56,11 +58,13 @@ int main() {
   void *fn = nullptr;
   cudaDriverEntryPointQueryResult q = cudaDriverEntryPointSymbolNotFound;
   CHECK(cudaGetDriverEntryPointByVersion("cuMemAlloc", &fn, 3020, cudaEnableDefault, &q));
-  EXPECT(fn != nullptr && q == cudaDriverEntryPointSuccess, "cudaGetDriverEntryPointByVersion(cuMemAlloc): %p, %d", fn, (int)q);
+  EXPECT(fn != nullptr && q == cudaDriverEntryPointSuccess,
+         "cudaGetDriverEntryPointByVersion(cuMemAlloc): %p, %d", fn, (int)q);
   CUdeviceptr viaep = 0;
-  CU_CHECK(((CUresult(*)(CUdeviceptr *, size_t))fn)(&viaep, 1024));
+  CU_CHECK(((CUresult (*)(CUdeviceptr *, size_t))fn)(&viaep, 1024));
   CU_CHECK(cuMemFree(viaep));
-  EXPECT_ERR(cudaGetDriverEntryPointByVersion("cuNoSuchThing", &fn, 13000, cudaEnableDefault, &q), cudaErrorSymbolNotFound);
+  EXPECT_ERR(cudaGetDriverEntryPointByVersion("cuNoSuchThing", &fn, 13000, cudaEnableDefault, &q),
+             cudaErrorSymbolNotFound);
   (void)cudaGetLastError();
   EXPECT(q == cudaDriverEntryPointSymbolNotFound, "cuNoSuchThing: query result %d", (int)q);
 
@@ -71,7 +75,8 @@ int main() {
   CHECK(cudaMalloc(&inmine, 64));
   CUcontext owner = nullptr;
   CU_CHECK(cuPointerGetAttribute(&owner, CU_POINTER_ATTRIBUTE_CONTEXT, (CUdeviceptr)inmine));
-  EXPECT(owner == mine, "cudaMalloc with a driver context current allocated in %p, want %p", (void *)owner, (void *)mine);
+  EXPECT(owner == mine, "cudaMalloc with a driver context current allocated in %p, want %p", (void *)owner,
+         (void *)mine);
   CHECK(cudaFree(inmine));
   CUcontext popped = nullptr;
   CU_CHECK(cuCtxPopCurrent(&popped));

@@ -1,18 +1,19 @@
 // Device memory through the runtime: allocation, copies of every kind, memset,
 // pitched/3D memory, pointer attributes, managed memory, async and stream-
 // ordered allocation. No kernel launches.
+#include "check.h"
+#include <algorithm>
 #include <stdint.h>
 #include <string.h>
-#include <algorithm>
 #include <vector>
-#include "check.h"
 
 static unsigned char pattern(size_t i, unsigned seed) {
   return (unsigned char)((i * 2654435761u + seed) >> 7);
 }
 
 static void fill(unsigned char *p, size_t n, unsigned seed) {
-  for (size_t i = 0; i < n; ++i) p[i] = pattern(i, seed);
+  for (size_t i = 0; i < n; ++i)
+    p[i] = pattern(i, seed);
 }
 
 static void expect_pattern(const unsigned char *p, size_t n, unsigned seed, const char *what) {
@@ -42,8 +43,7 @@ static void round_trips() {
     CHECK(cudaMemcpy(back.data(), b, n, cudaMemcpyDeviceToHost));
     for (size_t i = 0; i < n; ++i) {
       unsigned char want = (i >= off && i < off + len) ? 0xA5 : pattern(i, (unsigned)n);
-      EXPECT(back[i] == want, "after memset, byte %zu of %zu = 0x%02x, want 0x%02x", i, n,
-             back[i], want);
+      EXPECT(back[i] == want, "after memset, byte %zu of %zu = 0x%02x, want 0x%02x", i, n, back[i], want);
     }
     // cudaMemcpyDefault infers the direction from the pointers (UVA)
     std::fill(back.begin(), back.end(), 0);
@@ -63,11 +63,11 @@ static void round_trips() {
     CHECK(cudaFree(a));
     CHECK(cudaFree(b));
   }
-  CHECK(cudaFree(nullptr));  // freeing null is a no-op
+  CHECK(cudaFree(nullptr)); // freeing null is a no-op
 }
 
 static void pitched() {
-  const size_t w = 333, h = 17;  // bytes per row, rows
+  const size_t w = 333, h = 17; // bytes per row, rows
   std::vector<unsigned char> host(w * h), back(w * h, 0);
   fill(host.data(), host.size(), 7);
   unsigned char *d = nullptr, *d2 = nullptr;
@@ -97,7 +97,7 @@ static void pitched() {
 }
 
 static void three_d() {
-  const size_t W = 40 * sizeof(float), H = 9, D = 5;  // extent width in bytes
+  const size_t W = 40 * sizeof(float), H = 9, D = 5; // extent width in bytes
   cudaExtent ext = make_cudaExtent(W, H, D);
   cudaPitchedPtr dev;
   CHECK(cudaMalloc3D(&dev, ext));
@@ -186,16 +186,19 @@ static void pointer_attributes() {
 
   // Managed memory is usable from the host directly and by memcpy.
   int *m = (int *)managed;
-  for (int i = 0; i < 1024; ++i) m[i] = i * 3;
+  for (int i = 0; i < 1024; ++i)
+    m[i] = i * 3;
   int *d2 = nullptr;
   CHECK(cudaMalloc(&d2, 4096));
   CHECK(cudaMemcpy(d2, m, 4096, cudaMemcpyDefault));
   std::vector<int> back(1024, 0);
   CHECK(cudaMemcpy(back.data(), d2, 4096, cudaMemcpyDeviceToHost));
-  for (int i = 0; i < 1024; ++i) EXPECT(back[i] == i * 3, "managed -> device: [%d] = %d", i, back[i]);
+  for (int i = 0; i < 1024; ++i)
+    EXPECT(back[i] == i * 3, "managed -> device: [%d] = %d", i, back[i]);
   CHECK(cudaMemset(managed, 0, 4096));
   CHECK(cudaDeviceSynchronize());
-  for (int i = 0; i < 1024; ++i) EXPECT(m[i] == 0, "managed after cudaMemset: [%d] = %d", i, m[i]);
+  for (int i = 0; i < 1024; ++i)
+    EXPECT(m[i] == 0, "managed after cudaMemset: [%d] = %d", i, m[i]);
 
   CHECK(cudaFree(d2));
   CHECK(cudaFree(dev));
@@ -254,13 +257,14 @@ static void pools_and_hints() {
   fill(host, w * h, 55);
   CHECK(cudaMemset2DAsync(d, pitch, 0, w, h, s));
   CHECK(cudaMemcpy2DAsync(d, pitch, host, w, w, h, cudaMemcpyHostToDevice, s));
-  CHECK(cudaMemset2DAsync(d + pitch, pitch, 0xEE, 10, 2, s));  // rows 1-2, columns 0-9
+  CHECK(cudaMemset2DAsync(d + pitch, pitch, 0xEE, 10, 2, s)); // rows 1-2, columns 0-9
   CHECK(cudaMemcpy2DAsync(back, w, d, pitch, w, h, cudaMemcpyDeviceToHost, s));
   CHECK(cudaStreamSynchronize(s));
   for (size_t r = 0; r < h; ++r)
     for (size_t c = 0; c < w; ++c) {
       unsigned char want = (r >= 1 && r <= 2 && c < 10) ? 0xEE : pattern(r * w + c, 55);
-      EXPECT(back[r * w + c] == want, "2D async: row %zu col %zu = 0x%02x, want 0x%02x", r, c, back[r * w + c], want);
+      EXPECT(back[r * w + c] == want, "2D async: row %zu col %zu = 0x%02x, want 0x%02x", r, c,
+             back[r * w + c], want);
     }
   CHECK(cudaFree(d));
   CHECK(cudaFreeHost(host));
@@ -285,13 +289,14 @@ static void pools_and_hints() {
   CHECK(cudaMemPoolCreate(&pool, &props));
   int *a = nullptr, *b = nullptr;
   CHECK(cudaMallocFromPoolAsync((void **)&a, 1 << 20, pool, s));
-  CHECK(cudaMallocAsync((void **)&b, 1 << 20, s));  // from the default pool
+  CHECK(cudaMallocAsync((void **)&b, 1 << 20, s)); // from the default pool
   CHECK(cudaMemsetAsync(a, 0x7F, 1 << 20, s));
   CHECK(cudaMemcpyAsync(b, a, 1 << 20, cudaMemcpyDeviceToDevice, s));
   int probe[4] = {};
   CHECK(cudaMemcpyAsync(probe, b + 1000, sizeof probe, cudaMemcpyDeviceToHost, s));
   CHECK(cudaStreamSynchronize(s));
-  for (int i = 0; i < 4; ++i) EXPECT(probe[i] == 0x7F7F7F7F, "pool memory [%d] = 0x%x", i, probe[i]);
+  for (int i = 0; i < 4; ++i)
+    EXPECT(probe[i] == 0x7F7F7F7F, "pool memory [%d] = 0x%x", i, probe[i]);
   cudaPointerAttributes pa;
   CHECK(cudaPointerGetAttributes(&pa, a));
   EXPECT(pa.type == cudaMemoryTypeDevice, "pool allocation type %d", (int)pa.type);
@@ -310,7 +315,8 @@ static void pools_and_hints() {
   float *m = nullptr;
   const size_t mb = 1 << 20;
   CHECK(cudaMallocManaged(&m, mb));
-  for (size_t i = 0; i < mb / sizeof(float); ++i) m[i] = (float)i;
+  for (size_t i = 0; i < mb / sizeof(float); ++i)
+    m[i] = (float)i;
   cudaMemLocation devloc = {}, hostloc = {};
   devloc.type = cudaMemLocationTypeDevice;
   devloc.id = 0;
@@ -320,7 +326,8 @@ static void pools_and_hints() {
   CHECK(cudaMemPrefetchAsync(m, mb, devloc, 0, s));
   CHECK(cudaMemPrefetchAsync(m, mb, hostloc, 0, s));
   CHECK(cudaStreamSynchronize(s));
-  for (size_t i = 0; i < mb / sizeof(float); ++i) EXPECT(m[i] == (float)i, "managed after prefetch [%zu] = %g", i, m[i]);
+  for (size_t i = 0; i < mb / sizeof(float); ++i)
+    EXPECT(m[i] == (float)i, "managed after prefetch [%zu] = %g", i, m[i]);
   CHECK(cudaMemAdvise(m, mb, cudaMemAdviseUnsetReadMostly, devloc));
   CHECK(cudaFree(m));
   CHECK(cudaStreamDestroy(s));

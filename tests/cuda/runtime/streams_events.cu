@@ -3,13 +3,13 @@
 //
 // Host functions never call CUDA. Every wait in a host function has a timeout,
 // so a wrong implementation fails with a message instead of hanging.
-#include <string.h>
+#include "check.h"
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <string.h>
 #include <thread>
 #include <vector>
-#include "check.h"
 
 using Clock = std::chrono::steady_clock;
 
@@ -19,34 +19,48 @@ static void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::millisec
 static bool wait_for(const std::atomic<int> &flag, int timeout_ms) {
   auto end = Clock::now() + std::chrono::milliseconds(timeout_ms);
   while (!flag.load()) {
-    if (Clock::now() > end) return false;
+    if (Clock::now() > end)
+      return false;
     sleep_ms(1);
   }
   return true;
 }
 
 // ---- host function helpers --------------------------------------------------
-struct Sleep { int ms; };
+struct Sleep {
+  int ms;
+};
 static void CUDART_CB host_sleep(void *arg) { sleep_ms(((Sleep *)arg)->ms); }
 
-struct SleepThenSet { int ms; std::atomic<int> *flag; };
+struct SleepThenSet {
+  int ms;
+  std::atomic<int> *flag;
+};
 static void CUDART_CB host_sleep_then_set(void *arg) {
   auto *a = (SleepThenSet *)arg;
   sleep_ms(a->ms);
   a->flag->store(1);
 }
 
-struct Observe { std::atomic<int> *src; std::atomic<int> seen; };
+struct Observe {
+  std::atomic<int> *src;
+  std::atomic<int> seen;
+};
 static void CUDART_CB host_observe(void *arg) {
   auto *o = (Observe *)arg;
-  o->seen.store(o->src->load() + 100);  // +100: distinguishes "ran" from "never ran"
+  o->seen.store(o->src->load() + 100); // +100: distinguishes "ran" from "never ran"
 }
 
-struct Gate { std::atomic<int> open{0}; std::atomic<int> entered{0}; std::atomic<int> timed_out{0}; };
+struct Gate {
+  std::atomic<int> open{0};
+  std::atomic<int> entered{0};
+  std::atomic<int> timed_out{0};
+};
 static void CUDART_CB host_wait_gate(void *arg) {
   auto *g = (Gate *)arg;
   g->entered.store(1);
-  if (!wait_for(g->open, 10000)) g->timed_out.store(1);
+  if (!wait_for(g->open, 10000))
+    g->timed_out.store(1);
 }
 
 static void CUDART_CB host_set(void *arg) { ((std::atomic<int> *)arg)->store(1); }
@@ -54,14 +68,17 @@ static void CUDART_CB host_set(void *arg) { ((std::atomic<int> *)arg)->store(1);
 // ordering log
 static std::mutex log_mu;
 static std::vector<int> order_log;
-struct Tag { int id; };
+struct Tag {
+  int id;
+};
 static void CUDART_CB host_log(void *arg) {
   std::lock_guard<std::mutex> g(log_mu);
   order_log.push_back(((Tag *)arg)->id);
 }
 static std::atomic<int> callback_bad_status{0};
 static void CUDART_CB stream_callback_log(cudaStream_t, cudaError_t status, void *arg) {
-  if (status != cudaSuccess) callback_bad_status.store(1);
+  if (status != cudaSuccess)
+    callback_bad_status.store(1);
   host_log(arg);
 }
 
@@ -88,7 +105,7 @@ static void stream_creation() {
   CHECK(cudaStreamGetFlags(s4, &f));
   EXPECT(f == cudaStreamNonBlocking, "s4 flags %u", f);
   for (cudaStream_t s : {s1, s2, s3, s4}) {
-    CHECK(cudaStreamQuery(s));  // empty stream: done
+    CHECK(cudaStreamQuery(s)); // empty stream: done
     CHECK(cudaStreamSynchronize(s));
     CHECK(cudaStreamDestroy(s));
   }
@@ -103,7 +120,8 @@ static void copies_in_order() {
   CHECK(cudaMalloc(&b, n));
   cudaStream_t s;
   CHECK(cudaStreamCreate(&s));
-  for (size_t i = 0; i < n; ++i) h[i] = (unsigned char)(i * 13);
+  for (size_t i = 0; i < n; ++i)
+    h[i] = (unsigned char)(i * 13);
   // Each step depends on the previous one; a reordering shows in the result.
   CHECK(cudaMemcpyAsync(a, h, n, cudaMemcpyHostToDevice, s));
   CHECK(cudaMemsetAsync(a, 1, n / 2, s));
@@ -117,7 +135,8 @@ static void copies_in_order() {
     unsigned char want = i < n / 2 ? 1 : i >= n - 16 ? 3 : (unsigned char)(i * 13);
     EXPECT(out[i] == want, "in-order async copies: byte %zu = %d, want %d", i, out[i], want);
   }
-  for (int i = 0; i < 64; ++i) EXPECT(h[i] == 2, "last copy: byte %d = %d", i, h[i]);
+  for (int i = 0; i < 64; ++i)
+    EXPECT(h[i] == 2, "last copy: byte %d = %d", i, h[i]);
   CHECK(cudaStreamDestroy(s));
   CHECK(cudaFree(a));
   CHECK(cudaFree(b));
@@ -132,7 +151,7 @@ static void event_timing() {
   CHECK(cudaEventCreate(&e0));
   CHECK(cudaEventCreate(&e1));
   CHECK(cudaEventCreateWithFlags(&nt, cudaEventDisableTiming));
-  CHECK(cudaEventQuery(e0));  // never recorded: complete
+  CHECK(cudaEventQuery(e0)); // never recorded: complete
 
   Sleep fifty{50};
   auto t0 = Clock::now();
@@ -155,7 +174,7 @@ static void event_timing() {
   CHECK(cudaEventSynchronize(nt));
   EXPECT_ERR(cudaEventElapsedTime(&ms, e0, nt), cudaErrorInvalidResourceHandle);
   EXPECT_ERR(cudaEventElapsedTime(&ms, nt, e1), cudaErrorInvalidResourceHandle);
-  (void)cudaGetLastError();  // clear the expected errors
+  (void)cudaGetLastError(); // clear the expected errors
 
   // Not-yet-complete events: Query and ElapsedTime say NotReady.
   Gate g;
@@ -231,13 +250,17 @@ static void host_func_order() {
   Sleep tiny{1};
   for (int i = 0; i < 40; ++i) {
     tags[i].id = i;
-    if (i % 2) CHECK(cudaStreamAddCallback(s, stream_callback_log, &tags[i], 0));
-    else CHECK(cudaLaunchHostFunc(s, host_log, &tags[i]));
-    if (i % 7 == 0) CHECK(cudaLaunchHostFunc(s, host_sleep, &tiny));
+    if (i % 2)
+      CHECK(cudaStreamAddCallback(s, stream_callback_log, &tags[i], 0));
+    else
+      CHECK(cudaLaunchHostFunc(s, host_log, &tags[i]));
+    if (i % 7 == 0)
+      CHECK(cudaLaunchHostFunc(s, host_sleep, &tiny));
   }
   CHECK(cudaStreamSynchronize(s));
   EXPECT(order_log.size() == 40, "%zu of 40 host functions ran", order_log.size());
-  for (int i = 0; i < 40; ++i) EXPECT(order_log[i] == i, "host function %d ran at position %d", order_log[i], i);
+  for (int i = 0; i < 40; ++i)
+    EXPECT(order_log[i] == i, "host function %d ran at position %d", order_log[i], i);
   EXPECT(!callback_bad_status.load(), "a stream callback got a non-success status");
   CHECK(cudaStreamDestroy(s));
 }
@@ -255,9 +278,8 @@ static void legacy_default_stream() {
     CHECK(cudaLaunchHostFunc(cudaStreamLegacy, host_observe, &obs));
     CHECK(cudaStreamSynchronize(cudaStreamLegacy));
     int seen = obs.seen.load();
-    CHECK(cudaStreamSynchronize(blocking));  // `slow` must outlive its host func
-    EXPECT(seen == 101,
-           "legacy default stream did not wait for a blocking stream (saw %d, want 101)", seen);
+    CHECK(cudaStreamSynchronize(blocking)); // `slow` must outlive its host func
+    EXPECT(seen == 101, "legacy default stream did not wait for a blocking stream (saw %d, want 101)", seen);
   }
   {
     std::atomic<int> flag{0};
@@ -268,8 +290,8 @@ static void legacy_default_stream() {
     CHECK(cudaStreamSynchronize(blocking));
     int seen = obs.seen.load();
     CHECK(cudaStreamSynchronize(cudaStreamLegacy));
-    EXPECT(seen == 101,
-           "blocking stream did not wait for the legacy default stream (saw %d, want 101)", seen);
+    EXPECT(seen == 101, "blocking stream did not wait for the legacy default stream (saw %d, want 101)",
+           seen);
   }
   {
     cudaStream_t nb;
@@ -323,7 +345,10 @@ static void per_thread_default_stream(cudaStream_t stream, const char *what) {
 
 // Two streams, each running a host func that waits for the other to start:
 // only a really concurrent implementation lets both finish without timing out.
-struct Rendezvous { std::atomic<int> *mine, *other; std::atomic<int> ok{0}; };
+struct Rendezvous {
+  std::atomic<int> *mine, *other;
+  std::atomic<int> ok{0};
+};
 static void CUDART_CB host_rendezvous(void *arg) {
   auto *r = (Rendezvous *)arg;
   r->mine->store(1);
@@ -339,9 +364,10 @@ static void concurrency() {
   CHECK(cudaLaunchHostFunc(s2, host_rendezvous, &r2));
   CHECK(cudaStreamSynchronize(s1));
   CHECK(cudaStreamSynchronize(s2));
-  EXPECT(r1.ok.load() && r2.ok.load(),
-         "host funcs on two streams did not run concurrently (stream1 saw stream2: %d, stream2 saw stream1: %d)",
-         r1.ok.load(), r2.ok.load());
+  EXPECT(
+      r1.ok.load() && r2.ok.load(),
+      "host funcs on two streams did not run concurrently (stream1 saw stream2: %d, stream2 saw stream1: %d)",
+      r1.ok.load(), r2.ok.load());
   CHECK(cudaStreamDestroy(s1));
   CHECK(cudaStreamDestroy(s2));
 }
@@ -357,8 +383,10 @@ static void device_synchronize_waits_for_all() {
     CHECK(cudaLaunchHostFunc(s[i], host_sleep_then_set, &slow[i]));
   }
   CHECK(cudaDeviceSynchronize());
-  for (int i = 0; i < 3; ++i) EXPECT(flags[i].load() == 1, "cudaDeviceSynchronize returned before stream %d finished", i);
-  for (int i = 0; i < 3; ++i) CHECK(cudaStreamDestroy(s[i]));
+  for (int i = 0; i < 3; ++i)
+    EXPECT(flags[i].load() == 1, "cudaDeviceSynchronize returned before stream %d finished", i);
+  for (int i = 0; i < 3; ++i)
+    CHECK(cudaStreamDestroy(s[i]));
 }
 
 int main() {

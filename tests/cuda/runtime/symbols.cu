@@ -1,18 +1,19 @@
 // __device__ and __constant__ variables through the runtime's symbol API.
 // The kernel only keeps the symbols alive; it is never launched.
+#include "check.h"
 #include <stdint.h>
 #include <string.h>
-#include "check.h"
 
 __device__ int counter = 42;
 __device__ float table[8] = {0.5f, 1.5f, 2.5f, 3.5f, -1.0f, -2.0f, 1e10f, 3.25f};
 __constant__ int coeffs[4] = {7, -3, 11, 1000000};
-__device__ double zeroed[16];  // no initialiser: zero
+__device__ double zeroed[16]; // no initialiser: zero
 
 __global__ void use_symbols(float *out) {
   int i = threadIdx.x;
   out[i] = table[i & 7] * coeffs[i & 3] + counter + (float)zeroed[i & 15];
-  if (i == 0) atomicAdd(&counter, 1);
+  if (i == 0)
+    atomicAdd(&counter, 1);
 }
 
 int main() {
@@ -25,15 +26,18 @@ int main() {
   float t[8] = {};
   CHECK(cudaMemcpyFromSymbol(t, table, sizeof t));
   const float t0[8] = {0.5f, 1.5f, 2.5f, 3.5f, -1.0f, -2.0f, 1e10f, 3.25f};
-  for (int i = 0; i < 8; ++i) EXPECT(t[i] == t0[i], "table[%d] = %g, want %g", i, t[i], t0[i]);
+  for (int i = 0; i < 8; ++i)
+    EXPECT(t[i] == t0[i], "table[%d] = %g, want %g", i, t[i], t0[i]);
   int k[4] = {};
   CHECK(cudaMemcpyFromSymbol(k, coeffs, sizeof k));
   const int k0[4] = {7, -3, 11, 1000000};
-  for (int i = 0; i < 4; ++i) EXPECT(k[i] == k0[i], "coeffs[%d] = %d, want %d", i, k[i], k0[i]);
+  for (int i = 0; i < 4; ++i)
+    EXPECT(k[i] == k0[i], "coeffs[%d] = %d, want %d", i, k[i], k0[i]);
   double z[16];
   memset(z, 0xff, sizeof z);
   CHECK(cudaMemcpyFromSymbol(z, zeroed, sizeof z));
-  for (int i = 0; i < 16; ++i) EXPECT(z[i] == 0.0, "zeroed[%d] = %g", i, z[i]);
+  for (int i = 0; i < 16; ++i)
+    EXPECT(z[i] == 0.0, "zeroed[%d] = %g", i, z[i]);
 
   // Offsets.
   float two[2] = {};
@@ -57,12 +61,14 @@ int main() {
   float *pinned = nullptr, *src = nullptr;
   CHECK(cudaMallocHost(&pinned, 8 * sizeof(float)));
   CHECK(cudaMallocHost(&src, 8 * sizeof(float)));
-  for (int i = 0; i < 8; ++i) src[i] = (float)(i * i);
+  for (int i = 0; i < 8; ++i)
+    src[i] = (float)(i * i);
   memset(pinned, 0, 8 * sizeof(float));
   CHECK(cudaMemcpyToSymbolAsync(table, src, 8 * sizeof(float), 0, cudaMemcpyHostToDevice, s));
   CHECK(cudaMemcpyFromSymbolAsync(pinned, table, 8 * sizeof(float), 0, cudaMemcpyDeviceToHost, s));
   CHECK(cudaStreamSynchronize(s));
-  for (int i = 0; i < 8; ++i) EXPECT(pinned[i] == (float)(i * i), "table[%d] after async write = %g", i, pinned[i]);
+  for (int i = 0; i < 8; ++i)
+    EXPECT(pinned[i] == (float)(i * i), "table[%d] after async write = %g", i, pinned[i]);
 
   // Addresses and sizes.
   void *addr = nullptr;
@@ -99,7 +105,7 @@ int main() {
   int big[8] = {};
   EXPECT_ERR(cudaMemcpyToSymbol(coeffs, big, sizeof big), cudaErrorInvalidValue);
   EXPECT_ERR(cudaMemcpyFromSymbol(big, counter, sizeof(int), sizeof(int)), cudaErrorInvalidValue);
-  (void)cudaGetLastError();  // clear the recorded error
+  (void)cudaGetLastError(); // clear the recorded error
 
   CHECK(cudaFreeHost(pinned));
   CHECK(cudaFreeHost(src));

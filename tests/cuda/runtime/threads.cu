@@ -1,10 +1,10 @@
 // Many host threads using the runtime at once: allocation, copies, streams,
 // events and host functions, each thread checking its own data.
-#include <string.h>
+#include "check.h"
 #include <atomic>
+#include <string.h>
 #include <thread>
 #include <vector>
-#include "check.h"
 
 static std::atomic<int> host_funcs_run{0};
 static void CUDART_CB count(void *) { host_funcs_run.fetch_add(1); }
@@ -22,7 +22,8 @@ static void worker(int id, int rounds) {
     CHECK(cudaMallocHost(&back, n));
     CHECK(cudaMalloc(&d, n));
     CHECK(cudaMalloc(&d2, n));
-    for (size_t i = 0; i < n; ++i) h[i] = (unsigned char)(i * (id + 3) + r);
+    for (size_t i = 0; i < n; ++i)
+      h[i] = (unsigned char)(i * (id + 3) + r);
     memset(back, 0, n);
     CHECK(cudaMemcpyAsync(d, h, n, cudaMemcpyHostToDevice, s));
     CHECK(cudaMemcpyAsync(d2, d, n, cudaMemcpyDeviceToDevice, s));
@@ -32,7 +33,8 @@ static void worker(int id, int rounds) {
     CHECK(cudaEventSynchronize(ev));
     for (size_t i = 0; i < n; ++i)
       if (back[i] != (unsigned char)(i * (id + 3) + r))
-        FAIL("thread %d round %d: byte %zu = %d, want %d", id, r, i, back[i], (unsigned char)(i * (id + 3) + r));
+        FAIL("thread %d round %d: byte %zu = %d, want %d", id, r, i, back[i],
+             (unsigned char)(i * (id + 3) + r));
     CHECK(cudaFree(d));
     CHECK(cudaFree(d2));
     CHECK(cudaFreeHost(h));
@@ -46,10 +48,13 @@ int main() {
   const int T = 8, rounds = 25;
   CHECK(cudaSetDevice(0));
   std::vector<std::thread> ts;
-  for (int i = 0; i < T; ++i) ts.emplace_back(worker, i, rounds);
-  for (auto &t : ts) t.join();
+  for (int i = 0; i < T; ++i)
+    ts.emplace_back(worker, i, rounds);
+  for (auto &t : ts)
+    t.join();
   CHECK(cudaDeviceSynchronize());
-  EXPECT(host_funcs_run.load() == T * rounds, "%d host functions ran, want %d", host_funcs_run.load(), T * rounds);
+  EXPECT(host_funcs_run.load() == T * rounds, "%d host functions ran, want %d", host_funcs_run.load(),
+         T * rounds);
   // The runtime's context is shared by all threads: one thread's allocation
   // is usable from another.
   int *shared_buf = nullptr;

@@ -1,8 +1,8 @@
 // The hidden interface cudart needs: MD2, the integrity check, context
 // local storage, and the table lookups.
+#include "cuvirt_api.h"
 #include "intercept/export_tables.h"
 #include "intercept/md2.h"
-#include "cuvirt_api.h"
 #include <cstring>
 #include <doctest.h>
 #include <pthread.h>
@@ -39,8 +39,8 @@ TEST_CASE("MD2 matches RFC 1319's test suite") {
 
 TEST_CASE("every table cudart requires is there; unknown ones are refused") {
   const void *table = nullptr;
-  for (const CUuuid &id : {kCudartInterfaceId, kToolsRuntimeCallbackHooksId, kToolsTlsId, kContextLocalStorageId,
-                           kContextChecksId, kIntegrityCheckId}) {
+  for (const CUuuid &id : {kCudartInterfaceId, kToolsRuntimeCallbackHooksId, kToolsTlsId,
+                           kContextLocalStorageId, kContextChecksId, kIntegrityCheckId}) {
     CHECK(api::cuGetExportTable(&table, &id) == CUDA_SUCCESS);
     CHECK(table != nullptr);
   }

@@ -52,8 +52,8 @@ namespace {
 /// Graphics interop (cudaGL.h, cudaEGL.h, cudaVDPAU.h) is not in cuda.h nor
 /// in NVIDIA's stub library: cudart accepts NOT_FOUND for it.
 bool graphicsInterop(const std::string &name) {
-  for (const char *p : {"cuGL", "cuGraphicsGL", "cuGraphicsEGL", "cuEGL", "cuGraphicsResourceGetMappedEglFrame",
-                        "cuVDPAU", "cuGraphicsVDPAU"})
+  for (const char *p : {"cuGL", "cuGraphicsGL", "cuGraphicsEGL", "cuEGL",
+                        "cuGraphicsResourceGetMappedEglFrame", "cuVDPAU", "cuGraphicsVDPAU"})
     if (name.rfind(p, 0) == 0)
       return true;
   return false;
@@ -88,9 +88,10 @@ TEST_CASE("every lookup cudart 13 makes resolves, graphics interop aside") {
 TEST_CASE("the table is sorted, so binary search is sound") {
   for (std::size_t i = 1; i < kProcTableSize; ++i) {
     const ProcEntry &a = kProcTable[i - 1], &b = kProcTable[i];
-    const bool ordered = std::string_view(a.name) < b.name ||
-                         (std::string_view(a.name) == b.name &&
-                          (a.perThread < b.perThread || (a.perThread == b.perThread && a.version <= b.version)));
+    const bool ordered =
+        std::string_view(a.name) < b.name ||
+        (std::string_view(a.name) == b.name &&
+         (a.perThread < b.perThread || (a.perThread == b.perThread && a.version <= b.version)));
     CHECK_MESSAGE(ordered, a.name << "@" << a.version << " before " << b.name << "@" << b.version);
   }
 }

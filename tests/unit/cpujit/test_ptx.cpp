@@ -284,8 +284,8 @@ TEST_CASE("ptx: malformed PTX is an error with a log, not a crash") {
   if (!havePtx())
     return;
   std::string log;
-  auto m = cuvirt::cpu::compilePtx(".version 8.0\n.target sm_80\n.address_size 64\n.visible .entry k() { bogus; }\n",
-                                   {}, log);
+  auto m = cuvirt::cpu::compilePtx(
+      ".version 8.0\n.target sm_80\n.address_size 64\n.visible .entry k() { bogus; }\n", {}, log);
   CHECK(!m.ok());
   CHECK(m.status().code() == CUDA_ERROR_INVALID_PTX);
   CHECK(!log.empty());

@@ -184,10 +184,10 @@ TEST_CASE("malformed: specific errors name the problem at line:col") {
   CHECK(
       err(".entry k() { .reg .b32 %r<2>; call.uni nothere, (%r1); }").find("undefined function 'nothere'") !=
       std::string::npos);
-  CHECK(
-      err(".entry k() { .reg .b32 %r<2>; .reg .b64 %rd<2>; tex.2d.v4.f32.f32 {%r0,%r0,%r0,%r0}, [%rd1, {%r0,%r0}]; "
-          "bra nowhere; }")
-          .find("undefined label") != std::string::npos);
+  CHECK(err(".entry k() { .reg .b32 %r<2>; .reg .b64 %rd<2>; tex.2d.v4.f32.f32 {%r0,%r0,%r0,%r0}, [%rd1, "
+            "{%r0,%r0}]; "
+            "bra nowhere; }")
+            .find("undefined label") != std::string::npos);
 }
 
 TEST_SUITE("corpus") {

@@ -10,9 +10,9 @@
 #include <llvm/Analysis/ScalarEvolution.h>
 #include <llvm/Analysis/ScalarEvolutionExpressions.h>
 #include <llvm/Analysis/TargetLibraryInfo.h>
-#include <llvm/IR/Dominators.h>
 #include <llvm/IR/Constants.h>
 #include <llvm/IR/DebugInfo.h>
+#include <llvm/IR/Dominators.h>
 #include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/InstIterator.h>
 #include <llvm/IR/Instructions.h>
@@ -308,7 +308,8 @@ private:
   };
   std::map<std::int32_t, InlineShfl> inlineShfl_; // by resume id
   std::map<AllocaInst *, std::int32_t> slotOf_;   // allocasToSlots' numbering
-  std::set<int> checkedSlots_; // iteration counters that are uniform when every thread's is (checked at run time)
+  std::set<int>
+      checkedSlots_; // iteration counters that are uniform when every thread's is (checked at run time)
   bool assumeChecked_ = false; // building the nest that runs when they are
   bool sawChecked_ = false;    // the region reads one of them
   bool skipExited_ = false;    // building a "fast, some threads exited" region (KernelDesc::fastLive)
@@ -320,8 +321,7 @@ private:
   bool yieldAtLoops(Function &f);
   bool isRematerializable(Value *v, int depth) const;
   void useUniformSlots(const std::vector<BasicBlock *> &clones, BasicBlock *regionEntry, Frame &cf,
-                       const std::vector<SlotInfo> &slots,
-                       BasicBlock *entryBB);
+                       const std::vector<SlotInfo> &slots, BasicBlock *entryBB);
 };
 
 // Inlines callees, cleans the front end's output, checks what cannot run.
@@ -495,7 +495,8 @@ std::vector<BasicBlock *> Blockifier::splitYields(Function &f, std::vector<std::
   for (CallInst *c : calls) {
     std::int32_t kind = classify(c).kind;
     if (kind < kShflIdx || kind > kShflBfly || c->arg_size() < 4 || !isa<ConstantInt>(c->getArgOperand(2)) ||
-        !isa<ConstantInt>(c->getArgOperand(3)) || c->getArgOperand(1)->getType()->getPrimitiveSizeInBits() != 32)
+        !isa<ConstantInt>(c->getArgOperand(3)) ||
+        c->getArgOperand(1)->getType()->getPrimitiveSizeInBits() != 32)
       continue;
     if (!reachesItself(c))
       inlineCalls.insert(c);
@@ -554,8 +555,8 @@ std::vector<BasicBlock *> Blockifier::splitYields(Function &f, std::vector<std::
         auto *st = cast<StructType>(c->getType());
         out = r.CreateInsertValue(out, r.CreateExtractValue(res, {0}), {0});
         if (st->getNumElements() > 1)
-          out = r.CreateInsertValue(out, r.CreateZExtOrTrunc(r.CreateExtractValue(res, {1}), st->getElementType(1)),
-                                    {1});
+          out = r.CreateInsertValue(
+              out, r.CreateZExtOrTrunc(r.CreateExtractValue(res, {1}), st->getElementType(1)), {1});
         res = out;
       }
       c->replaceAllUsesWith(res);
@@ -676,7 +677,8 @@ bool Blockifier::yieldAtLoops(Function &f) {
     AssumptionCache ac(f);
     ScalarEvolution se(f, tli, ac, dt, li);
     for (Loop *l : li.getLoopsInPreorder()) {
-      if (!l->isInnermost() || !l->getLoopPreheader() || !l->getLoopLatch() || se.getSmallConstantTripCount(l))
+      if (!l->isInnermost() || !l->getLoopPreheader() || !l->getLoopLatch() ||
+          se.getSmallConstantTripCount(l))
         continue;
       bool yields = false;
       for (BasicBlock *bb : l->blocks())
@@ -721,7 +723,8 @@ void Blockifier::rewriteInductions(Function &f, const std::vector<BasicBlock *> 
     SCEVExpander exp(se, "iv.step");
     for (Loop *l : li.getLoopsInPreorder()) {
       BasicBlock *pre = l->getLoopPreheader();
-      if (!pre || !l->getLoopLatch() || none_of(l->blocks(), [&](BasicBlock *b) { return resume.contains(b); }))
+      if (!pre || !l->getLoopLatch() ||
+          none_of(l->blocks(), [&](BasicBlock *b) { return resume.contains(b); }))
         continue;
       for (PHINode &phi : l->getHeader()->phis()) {
         if (!phi.getType()->isIntegerTy() && !phi.getType()->isPointerTy())
@@ -730,7 +733,8 @@ void Blockifier::rewriteInductions(Function &f, const std::vector<BasicBlock *> 
         if (!ar || ar->getLoop() != l || !ar->isAffine())
           continue;
         const SCEV *step = ar->getStepRecurrence(se);
-        if (!se.isLoopInvariant(step, l) || step->isZero() || !exp.isSafeToExpandAt(step, pre->getTerminator()))
+        if (!se.isLoopInvariant(step, l) || step->isZero() ||
+            !exp.isSafeToExpandAt(step, pre->getTerminator()))
           continue;
         Type *ty = phi.getType()->isPointerTy() ? dl_.getIndexType(phi.getType()) : phi.getType();
         if (step->getType() != ty)
@@ -1342,14 +1346,15 @@ Function *Blockifier::emitRegion(Function &f, const std::string &name, bool with
       // far has run all threads from one resume point to another (each round
       // passes such a loop's top once or not at all, in every thread): the
       // dispatcher says so in state[n]. Other counters are compared.
-      Value *lockstep = eb.CreateICmpNE(eb.CreateLoad(i32_, eb.CreateInBoundsGEP(i32_, fr.state, fr.n64)),
-                                        eb.getInt32(0));
+      Value *lockstep =
+          eb.CreateICmpNE(eb.CreateLoad(i32_, eb.CreateInBoundsGEP(i32_, fr.state, fr.n64)), eb.getInt32(0));
       for (int idx : checkedSlots_)
-        all = eb.CreateAnd(all, roundSlotIdx_.count(idx)
-                                    ? lockstep
-                                    : eb.CreateCall(same, {eb.CreateInBoundsGEP(eb.getInt8Ty(), fr.frame,
-                                                                                fr.slotBase[std::size_t(idx)]),
-                                                           fr.n64}));
+        all =
+            eb.CreateAnd(all, roundSlotIdx_.count(idx)
+                                  ? lockstep
+                                  : eb.CreateCall(same, {eb.CreateInBoundsGEP(eb.getInt8Ty(), fr.frame,
+                                                                              fr.slotBase[std::size_t(idx)]),
+                                                         fr.n64}));
       eb.CreateCondBr(all, preU, choose);
     }
   }
@@ -1652,8 +1657,8 @@ void Blockifier::lowerCalls(const std::vector<BasicBlock *> &blocks, Frame &fr,
           // Lanes that had exited are absent: the dispatcher left each warp's
           // present lanes in its first CollSlot's pad.
           Value *w0 = b.CreateAnd(fr.t64, b.getInt64(~std::uint64_t(31)));
-          Value *pp = b.CreateInBoundsGEP(b.getInt8Ty(), fr.coll, b.CreateAdd(b.CreateMul(w0, b.getInt64(40)),
-                                                                               b.getInt64(36)));
+          Value *pp = b.CreateInBoundsGEP(b.getInt8Ty(), fr.coll,
+                                          b.CreateAdd(b.CreateMul(w0, b.getInt64(40)), b.getInt64(36)));
           Value *present = b.CreateLoad(i32_, pp);
           Value *bit = b.CreateAnd(b.CreateLShr(present, b.CreateAnd(j, b.getInt32(31))), b.getInt32(1));
           ok = b.CreateAnd(ok, b.CreateICmpNE(bit, b.getInt32(0)));
@@ -1684,10 +1689,9 @@ void Blockifier::lowerCalls(const std::vector<BasicBlock *> &blocks, Frame &fr,
                                                    i32_, ptr_, ptr_, i32_, i32_, i32_);
         cast<Function>(af.getCallee())->setDoesNotReturn();
         auto asPtr = [&](Value *x) { return x->getType()->isPointerTy() ? x : b.CreateIntToPtr(x, ptr_); };
-        b.CreateCall(af,
-                     {asPtr(c->getArgOperand(0)), asPtr(c->getArgOperand(1)),
-                      b.CreateZExtOrTrunc(c->getArgOperand(2), i32_), asPtr(c->getArgOperand(3)), fr.env,
-                      fr.tid[0], fr.tid[1], fr.tid[2]});
+        b.CreateCall(af, {asPtr(c->getArgOperand(0)), asPtr(c->getArgOperand(1)),
+                          b.CreateZExtOrTrunc(c->getArgOperand(2), i32_), asPtr(c->getArgOperand(3)), fr.env,
+                          fr.tid[0], fr.tid[1], fr.tid[2]});
         break;
       }
       continue; // an ordinary call
@@ -1820,11 +1824,12 @@ Status Blockifier::blockifyKernel(Function &f, bool rounds) {
     blk->addFnAttr(Attribute::NoUnwind);
     IRBuilder<> b(BasicBlock::Create(ctx_, "entry", blk));
     if (whole) {
-      BasicBlock *small = BasicBlock::Create(ctx_, "whole", blk), *big = BasicBlock::Create(ctx_, "rounds", blk);
+      BasicBlock *small = BasicBlock::Create(ctx_, "whole", blk),
+                 *big = BasicBlock::Create(ctx_, "rounds", blk);
       Value *n = nullptr;
       for (unsigned d = 0; d < 3; ++d) {
-        Value *bd = b.CreateLoad(i32_, b.CreateInBoundsGEP(envTy_, blk->getArg(0),
-                                                           {b.getInt32(0), b.getInt32(1), b.getInt32(d)}));
+        Value *bd = b.CreateLoad(
+            i32_, b.CreateInBoundsGEP(envTy_, blk->getArg(0), {b.getInt32(0), b.getInt32(1), b.getInt32(d)}));
         n = n ? b.CreateMul(n, bd) : bd;
       }
       b.CreateCondBr(b.CreateICmpULT(n, b.getInt32(kMinRoundThreads)), small, big);

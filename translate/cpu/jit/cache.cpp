@@ -1,16 +1,16 @@
 // On-disk object cache (see cache.h).
 #include "translate/cpu/jit/cache.h"
 #include <cstdlib>
+#include <dlfcn.h>
+#include <elf.h>
 #include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
+#include <link.h>
 #include <llvm/ADT/StringMap.h>
 #include <llvm/ADT/StringRef.h>
 #include <llvm/Config/llvm-config.h>
 #include <llvm/TargetParser/Host.h>
-#include <dlfcn.h>
-#include <elf.h>
-#include <link.h>
 #include <unistd.h>
 #include <xxhash.h>
 

@@ -3,9 +3,9 @@
 #include "translate/cpu/jit/block_runtime.h"
 #include "translate/cpu/jit/blockify.h"
 #include "translate/cpu/jit/cache.h"
+#include "translate/cpu/jit/device_texture.h"
 #include "translate/cpu/jit/rounding.h"
 #include "translate/cpu/jit/spin_wait.h"
-#include "translate/cpu/jit/device_texture.h"
 #ifdef CUVIRT_HAVE_PTX_LOWER
 #include "translate/ptx/lower.h"
 #endif
@@ -15,12 +15,12 @@
 #include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
+#include <llvm/IR/IRBuilder.h>
+#include <llvm/IR/InstIterator.h>
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/LegacyPassManager.h>
 #include <llvm/IR/Module.h>
 #include <llvm/Object/ObjectFile.h>
-#include <llvm/IR/IRBuilder.h>
-#include <llvm/IR/InstIterator.h>
 #include <llvm/Passes/PassBuilder.h>
 #include <llvm/Support/CommandLine.h>
 #include <llvm/Support/MemoryBuffer.h>
