@@ -24,6 +24,15 @@ struct TexObject {
 std::mutex g_mutex;
 std::map<std::uint64_t, TexObject> g_objects; // by handle (the descriptor's address)
 
+// A caller's enum field may hold any bit pattern; reading it as the enum type
+// would be undefined for values outside the enumerators' range.
+template <class E> unsigned rawValue(const E &e) {
+  static_assert(sizeof(E) == sizeof(unsigned));
+  unsigned v;
+  std::memcpy(&v, &e, sizeof v);
+  return v;
+}
+
 constexpr unsigned kKnownTexFlags = CU_TRSF_READ_AS_INTEGER | CU_TRSF_NORMALIZED_COORDINATES | CU_TRSF_SRGB |
                                     CU_TRSF_DISABLE_TRILINEAR_OPTIMIZATION | CU_TRSF_SEAMLESS_CUBEMAP;
 
@@ -66,7 +75,7 @@ Status describeResource(Context *c, const CUDA_RESOURCE_DESC &r, bool surface, t
     return error(CUDA_ERROR_INVALID_VALUE, "{}: resource flags must be zero", what);
   d.resourceType = r.resType;
   d.levels = 1;
-  if (surface && r.resType != CU_RESOURCE_TYPE_ARRAY)
+  if (surface && rawValue(r.resType) != CU_RESOURCE_TYPE_ARRAY)
     return error(CUDA_ERROR_INVALID_VALUE, "{}: surfaces need a CUDA array resource", what);
   const DeviceProps &props = c->device->props();
   auto attr = [&](CUdevice_attribute a) { return std::size_t(props.attributes[a]); };
@@ -87,7 +96,7 @@ Status describeResource(Context *c, const CUDA_RESOURCE_DESC &r, bool surface, t
                    bytes);
     return {};
   };
-  switch (r.resType) {
+  switch (rawValue(r.resType)) {
   case CU_RESOURCE_TYPE_ARRAY: {
     auto a = checkArray(r.res.array.hArray);
     if (!a)
@@ -144,7 +153,7 @@ Status describeResource(Context *c, const CUDA_RESOURCE_DESC &r, bool surface, t
     return {};
   }
   default:
-    return error(CUDA_ERROR_INVALID_VALUE, "{}: invalid resource type {}", what, int(r.resType));
+    return error(CUDA_ERROR_INVALID_VALUE, "{}: invalid resource type {}", what, rawValue(r.resType));
   }
 }
 
@@ -152,10 +161,10 @@ bool integerFormat(std::uint32_t f) { return f != CU_AD_FORMAT_HALF && f != CU_A
 
 Status describeSampling(const CUDA_TEXTURE_DESC &t, tex::Descriptor &d, const char *what) {
   for (int i = 0; i < 3; ++i)
-    if (unsigned(t.addressMode[i]) > CU_TR_ADDRESS_MODE_BORDER)
-      return error(CUDA_ERROR_INVALID_VALUE, "{}: invalid address mode {}", what, int(t.addressMode[i]));
-  if (unsigned(t.filterMode) > CU_TR_FILTER_MODE_LINEAR ||
-      unsigned(t.mipmapFilterMode) > CU_TR_FILTER_MODE_LINEAR)
+    if (rawValue(t.addressMode[i]) > CU_TR_ADDRESS_MODE_BORDER)
+      return error(CUDA_ERROR_INVALID_VALUE, "{}: invalid address mode {}", what, rawValue(t.addressMode[i]));
+  if (rawValue(t.filterMode) > CU_TR_FILTER_MODE_LINEAR ||
+      rawValue(t.mipmapFilterMode) > CU_TR_FILTER_MODE_LINEAR)
     return error(CUDA_ERROR_INVALID_VALUE, "{}: invalid filter mode", what);
   if ((t.flags & ~kKnownTexFlags) != 0)
     return error(CUDA_ERROR_INVALID_VALUE, "{}: unknown texture flags 0x{:x}", what, t.flags);
