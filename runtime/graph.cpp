@@ -1345,44 +1345,43 @@ CUresult cuGraphChildGraphNodeGetGraph(CUgraphNode hNode, CUgraph *phGraph) {
   return CUDA_SUCCESS;
 }
 
-CUresult cuGraphEventRecordNodeGetEvent(CUgraphNode hNode, CUevent *event_out) {
+namespace {
+// Event record and event wait nodes hold their event the same way.
+CUresult getNodeEvent(CUgraphNode hNode, CUgraphNodeType type, CUevent *event_out) {
   if (event_out == nullptr)
     return CUDA_ERROR_INVALID_VALUE;
-  auto n = checkNode(hNode, CU_GRAPH_NODE_TYPE_EVENT_RECORD);
+  auto n = checkNode(hNode, type);
   if (!n)
     return n.status();
   *event_out = (*n)->event;
   return CUDA_SUCCESS;
+}
+
+CUresult setNodeEvent(CUgraphNode hNode, CUgraphNodeType type, CUevent event) {
+  auto n = checkNode(hNode, type);
+  if (!n)
+    return n.status();
+  if (!eventHandle(event))
+    return CUDA_ERROR_INVALID_VALUE;
+  (*n)->event = event;
+  return CUDA_SUCCESS;
+}
+} // namespace
+
+CUresult cuGraphEventRecordNodeGetEvent(CUgraphNode hNode, CUevent *event_out) {
+  return getNodeEvent(hNode, CU_GRAPH_NODE_TYPE_EVENT_RECORD, event_out);
 }
 
 CUresult cuGraphEventRecordNodeSetEvent(CUgraphNode hNode, CUevent event) {
-  auto n = checkNode(hNode, CU_GRAPH_NODE_TYPE_EVENT_RECORD);
-  if (!n)
-    return n.status();
-  if (!eventHandle(event))
-    return CUDA_ERROR_INVALID_VALUE;
-  (*n)->event = event;
-  return CUDA_SUCCESS;
+  return setNodeEvent(hNode, CU_GRAPH_NODE_TYPE_EVENT_RECORD, event);
 }
 
 CUresult cuGraphEventWaitNodeGetEvent(CUgraphNode hNode, CUevent *event_out) {
-  if (event_out == nullptr)
-    return CUDA_ERROR_INVALID_VALUE;
-  auto n = checkNode(hNode, CU_GRAPH_NODE_TYPE_WAIT_EVENT);
-  if (!n)
-    return n.status();
-  *event_out = (*n)->event;
-  return CUDA_SUCCESS;
+  return getNodeEvent(hNode, CU_GRAPH_NODE_TYPE_WAIT_EVENT, event_out);
 }
 
 CUresult cuGraphEventWaitNodeSetEvent(CUgraphNode hNode, CUevent event) {
-  auto n = checkNode(hNode, CU_GRAPH_NODE_TYPE_WAIT_EVENT);
-  if (!n)
-    return n.status();
-  if (!eventHandle(event))
-    return CUDA_ERROR_INVALID_VALUE;
-  (*n)->event = event;
-  return CUDA_SUCCESS;
+  return setNodeEvent(hNode, CU_GRAPH_NODE_TYPE_WAIT_EVENT, event);
 }
 
 CUresult cuGraphMemAllocNodeGetParams(CUgraphNode hNode, CUDA_MEM_ALLOC_NODE_PARAMS *params_out) {

@@ -98,6 +98,17 @@ private:
     }
     return failAt(at(), fmt::format("'{}'", c));
   }
+  /// elem (',' elem)* then `close`: the body of a braced or parenthesised list.
+  template <class T, class ParseOne> bool listUntil(char close, std::vector<T> &out, ParseOne parseOne) {
+    do {
+      T e;
+      if (!parseOne(e))
+        return false;
+      out.push_back(std::move(e));
+    } while (accept(','));
+    return expect(close);
+  }
+
   bool accept(char c) {
     if (at().is(c)) {
       next();
@@ -473,13 +484,7 @@ private:
       init.kind = Init::Kind::List;
       if (accept('}'))
         return true;
-      do {
-        Init e;
-        if (!initialiser(e, depth + 1))
-          return false;
-        init.elems.push_back(std::move(e));
-      } while (accept(','));
-      return expect('}');
+      return listUntil('}', init.elems, [&](Init &e) { return initialiser(e, depth + 1); });
     }
     bool neg = false;
     if (accept('-'))
@@ -891,26 +896,14 @@ private:
     if (t.is('{')) {
       next();
       o.kind = Operand::Kind::Vec;
-      do {
-        Operand e;
-        if (!operand(e, depth + 1))
-          return false;
-        o.elems.push_back(std::move(e));
-      } while (accept(','));
-      return expect('}');
+      return listUntil('}', o.elems, [&](Operand &e) { return operand(e, depth + 1); });
     }
     if (t.is('(')) {
       next();
       o.kind = Operand::Kind::List;
       if (accept(')'))
         return true;
-      do {
-        Operand e;
-        if (!operand(e, depth + 1))
-          return false;
-        o.elems.push_back(std::move(e));
-      } while (accept(','));
-      return expect(')');
+      return listUntil(')', o.elems, [&](Operand &e) { return operand(e, depth + 1); });
     }
     if (t.is('!')) {
       next();
