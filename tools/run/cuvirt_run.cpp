@@ -124,8 +124,17 @@ int main(int argc, char **argv) {
   app.add_flag("--no-preload", noPreload,
                "Only put the driver on LD_LIBRARY_PATH (programs that dlopen NVIDIA's driver by absolute "
                "path then miss it)");
-  app.add_option("command", command, "The program and its arguments (after --)");
+  // Options end at the program: `cuvirt-run python3 -m pytest` passes -m to python.
+  app.prefix_command();
+  app.footer("Command line: cuvirt-run [OPTIONS] [--] PROGRAM [ARGS...]");
   CLI11_PARSE(app, argc, argv);
+  command = app.remaining();
+  if (!command.empty() && command.front() == "--")
+    command.erase(command.begin());
+  else if (!command.empty() && command.front().starts_with("-")) {
+    std::fprintf(stderr, "cuvirt-run: unknown option %s (see --help)\n", command.front().c_str());
+    return 2;
+  }
   if (!remote.empty() && backendOpt->count() == 0)
     backend = "remote";
   if (command.empty() && jupyterName.empty()) {

@@ -33,8 +33,21 @@ int main(int argc, char **argv) {
       ->check(CLI::IsMember({"cpu"}));
   app.add_option("--driver", driver, "Path of cuvirt's libcuda.so.1 (default: found next to this tool)");
   app.add_flag("--no-preload", noPreload, "Only put the driver on LD_LIBRARY_PATH");
-  app.add_option("command", command, "The program and its arguments (after --)")->required();
+  // Options end at the program: `cuvirt-trace python3 -m pytest` passes -m to python.
+  app.prefix_command();
+  app.footer("Command line: cuvirt-trace [OPTIONS] [--] PROGRAM [ARGS...]");
   CLI11_PARSE(app, argc, argv);
+  command = app.remaining();
+  if (!command.empty() && command.front() == "--")
+    command.erase(command.begin());
+  else if (!command.empty() && command.front().starts_with("-")) {
+    std::fprintf(stderr, "cuvirt-trace: unknown option %s (see --help)\n", command.front().c_str());
+    return 2;
+  }
+  if (command.empty()) {
+    std::fprintf(stderr, "cuvirt-trace: no command given (see --help)\n");
+    return 2;
+  }
 
   if (driver.empty())
     driver = cuvirt::tools::findDriver(argv[0]);
