@@ -107,6 +107,15 @@ with tempfile.TemporaryDirectory() as tmp:
     lines = [l for l in p.stderr.splitlines() if " T1 " in l]
     names = {l.split()[2].split("(")[0] for l in lines}
     check(names and all(n.startswith("cuMem") for n in names), f"--only cuMem* keeps only cuMem* ({sorted(names)[:5]})")
+    # Options end at the program, with or without `--`: the program is not
+    # taken as one more pattern.
+    p = run(["--only", "cuMemAlloc*", "--only", "cuInit", APP])
+    lines = [l for l in p.stderr.splitlines() if " T1 " in l]
+    names = {l.split()[2].split("(")[0].split("@")[0] for l in lines}
+    check(p.returncode == 0 and names == {"cuInit", "cuMemAlloc"},
+          f"--only twice, no `--`: both patterns, program runs ({sorted(names)}, rc={p.returncode})")
+    p = run(["--bogus", APP])
+    check(p.returncode == 2 and "unknown option --bogus" in p.stderr, "an unknown option is refused")
     p = run(["--summary-only", "--", APP])
     check(" T1 " not in p.stderr and "cuMemAlloc@3020" in p.stderr, "--summary-only prints the summary alone")
 

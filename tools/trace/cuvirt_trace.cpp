@@ -21,14 +21,22 @@ int main(int argc, char **argv) {
       ->check(CLI::IsMember({"text", "jsonl", "chrome"}));
   app.add_option("-o,--output", output, "Write the trace to FILE (default: standard error)");
   app.add_option("--only", only, "Trace only API names matching these glob patterns (comma-separated)")
-      ->delimiter(',');
-  app.add_option("--exclude", exclude, "Do not trace API names matching these glob patterns")->delimiter(',');
+      ->delimiter(',')
+      ->expected(1) // one list per use: the program that follows is not a pattern
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  app.add_option("--exclude", exclude, "Do not trace API names matching these glob patterns")
+      ->delimiter(',')
+      ->expected(1)
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_flag("--summary-only", summaryOnly, "Print only the summary at exit");
   app.add_flag("--no-summary", noSummary, "Do not print the summary");
   app.add_option("--dump-images", dumpImages, "Write every PTX/cubin the program loads into DIR");
-  auto *nativeOpt = app.add_option("--native", native,
-                                   "Pass through to NVIDIA's libcuda.so.1 (PATH, or found automatically)")
-                        ->expected(0, 1);
+  auto *nativeOpt =
+      app.add_option("--native", native,
+                     "Pass through to NVIDIA's libcuda.so.1 (--native=PATH, or found automatically)")
+          ->expected(0, 1);
   app.add_option("--backend", backend, "Trace on cuvirt's own devices instead: cpu")
       ->check(CLI::IsMember({"cpu"}));
   app.add_option("--driver", driver, "Path of cuvirt's libcuda.so.1 (default: found next to this tool)");
@@ -38,6 +46,13 @@ int main(int argc, char **argv) {
   app.footer("Command line: cuvirt-trace [OPTIONS] [--] PROGRAM [ARGS...]");
   CLI11_PARSE(app, argc, argv);
   command = app.remaining();
+  // `--native ./app`: the optional PATH swallowed the program; a driver path names libcuda.
+  if (!native.empty() && std::string_view(native).substr(native.rfind('/') + 1).find("libcuda") != 0) {
+    if (!command.empty() && command.front() == "--")
+      command.erase(command.begin());
+    command.insert(command.begin(), native);
+    native.clear();
+  }
   if (!command.empty() && command.front() == "--")
     command.erase(command.begin());
   else if (!command.empty() && command.front().starts_with("-")) {
