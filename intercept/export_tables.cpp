@@ -9,6 +9,7 @@
 #include "runtime/log.h"
 #include "runtime/module.h"
 #include "runtime/runtime.h"
+#include <array>
 #include <cstring>
 #include <ctime>
 #include <fmt/ranges.h>
@@ -16,6 +17,7 @@
 #include <mutex>
 #include <pthread.h>
 #include <unistd.h>
+#include <utility>
 
 namespace cuvirt {
 namespace {
@@ -211,6 +213,60 @@ Slot g_integrityCheck[] = {
     reinterpret_cast<Slot>(&unexpectedSlot<6, 2>),
 };
 
+// --- CONTEXT_STREAM -----------------------------------------------------------
+// cuBLAS keys its per-context and per-stream state by these identities and
+// fails every call (NOT_SUPPORTED) without them. The slot meanings are from
+// public reverse-engineering notes; the other slots are not known to be used.
+
+/// Slot 4: a context's unique id (cuCtxGetId's number).
+CUresult contextKey(CUcontext ctx, std::uint64_t *key) {
+  if (key == nullptr)
+    return CUDA_ERROR_INVALID_VALUE;
+  unsigned long long id = 0;
+  CUresult r = api::cuCtxGetId(ctx, &id);
+  if (r == CUDA_SUCCESS)
+    *key = id;
+  return r;
+}
+
+/// Slot 51: the driver's stream for a public handle; the default stream
+/// (null) follows the caller's per-thread choice. Handles pass through.
+CUresult streamFromPublic(CUcontext, CUstream stream, void **out, int perThread) {
+  if (out == nullptr)
+    return CUDA_ERROR_INVALID_VALUE;
+  if (stream == nullptr)
+    stream = perThread != 0 ? CU_STREAM_PER_THREAD : CU_STREAM_LEGACY;
+  if (auto s = resolveStream(stream); !s)
+    return s.status().code();
+  *out = stream;
+  return CUDA_SUCCESS;
+}
+
+/// Slot 39: a stream's unique id (cuStreamGetId's number).
+CUresult streamIdentity(CUcontext, void *stream, std::uint64_t *id) {
+  if (id == nullptr)
+    return CUDA_ERROR_INVALID_VALUE;
+  unsigned long long v = 0;
+  CUresult r = api::cuStreamGetId(static_cast<CUstream>(stream), &v);
+  if (r == CUDA_SUCCESS)
+    *id = v;
+  return r;
+}
+
+constexpr std::size_t kContextStreamSlots = 93;
+template <std::size_t... I> constexpr auto contextStreamSlots(std::index_sequence<I...>) {
+  std::array<Slot, sizeof...(I)> t{reinterpret_cast<Slot>(&unexpectedSlot<7, int(I)>)...};
+  t[0] = reinterpret_cast<Slot>(std::uintptr_t(kContextStreamSlots * sizeof(Slot)));
+  return t;
+}
+auto g_contextStream = [] {
+  auto t = contextStreamSlots(std::make_index_sequence<kContextStreamSlots>());
+  t[4] = reinterpret_cast<Slot>(&contextKey);
+  t[39] = reinterpret_cast<Slot>(&streamIdentity);
+  t[51] = reinterpret_cast<Slot>(&streamFromPublic);
+  return t;
+}();
+
 template <class T> void append(std::vector<std::uint8_t> &buf, T value) {
   const auto *p = reinterpret_cast<const std::uint8_t *>(&value);
   buf.insert(buf.end(), p, p + sizeof value);
@@ -239,6 +295,7 @@ const NamedTable kTables[] = {
     {kContextLocalStorageId, g_contextLocalStorage},
     {kContextChecksId, g_contextChecks},
     {kIntegrityCheckId, g_integrityCheck},
+    {kContextStreamId, g_contextStream.data()},
 };
 
 } // namespace

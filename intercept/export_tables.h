@@ -25,6 +25,11 @@ inline constexpr CUuuid kIntegrityCheckId = {{'\xd4', '\x08', '\x20', '\x55', '\
                                               '\x8d', '\x34', '\xba', '\x12', '\x3c', '\x66', '\xe1',
                                               '\xf2'}};
 
+/// Context and stream identities (21318c60-...): cuBLAS asks for it. Slot 0
+/// is the table size; cuvirt answers slots 4, 39 and 51 (see export_tables.cpp).
+inline constexpr CUuuid kContextStreamId = {{'\x21', '\x31', '\x8c', '\x60', '\x97', '\x14', '\x32', '\x48',
+                                             '\x8c', '\xa6', '\x41', '\xff', '\x73', '\x24', '\xc8', '\xf2'}};
+
 /// The table for a UUID, or nullptr.
 const void *exportTable(const CUuuid &id);
 

@@ -40,7 +40,7 @@ TEST_CASE("MD2 matches RFC 1319's test suite") {
 TEST_CASE("every table cudart requires is there; unknown ones are refused") {
   const void *table = nullptr;
   for (const CUuuid &id : {kCudartInterfaceId, kToolsRuntimeCallbackHooksId, kToolsTlsId,
-                           kContextLocalStorageId, kContextChecksId, kIntegrityCheckId}) {
+                           kContextLocalStorageId, kContextChecksId, kIntegrityCheckId, kContextStreamId}) {
     CHECK(api::cuGetExportTable(&table, &id) == CUDA_SUCCESS);
     CHECK(table != nullptr);
   }
@@ -114,5 +114,46 @@ TEST_CASE("CUDART_INTERFACE slot 2 gives the primary context") {
   REQUIRE(api::cuDevicePrimaryCtxRetain(&b, 0) == CUDA_SUCCESS);
   CHECK(a == b);
   CHECK(primary(&a, 7) == CUDA_ERROR_INVALID_DEVICE);
+  CHECK(api::cuDevicePrimaryCtxRelease_v2(0) == CUDA_SUCCESS);
+}
+
+TEST_CASE("CONTEXT_STREAM: context and stream identities (cuBLAS)") {
+  REQUIRE(api::cuInit(0) == CUDA_SUCCESS);
+  CUcontext ctx = nullptr;
+  REQUIRE(api::cuDevicePrimaryCtxRetain(&ctx, 0) == CUDA_SUCCESS);
+  REQUIRE(api::cuCtxSetCurrent(ctx) == CUDA_SUCCESS);
+  auto *t = static_cast<Slot const *>(exportTable(kContextStreamId));
+  REQUIRE(t != nullptr);
+  CHECK(reinterpret_cast<std::uintptr_t>(t[0]) == 93 * sizeof(Slot));
+  auto key = reinterpret_cast<CUresult (*)(CUcontext, std::uint64_t *)>(t[4]);
+  auto identity = reinterpret_cast<CUresult (*)(CUcontext, void *, std::uint64_t *)>(t[39]);
+  auto fromPublic = reinterpret_cast<CUresult (*)(CUcontext, CUstream, void **, int)>(t[51]);
+
+  std::uint64_t k = 0;
+  unsigned long long id = 0;
+  CHECK(key(ctx, &k) == CUDA_SUCCESS);
+  REQUIRE(api::cuCtxGetId(ctx, &id) == CUDA_SUCCESS);
+  CHECK(k == id);
+  CHECK(key(ctx, nullptr) == CUDA_ERROR_INVALID_VALUE);
+
+  CUstream s = nullptr;
+  REQUIRE(api::cuStreamCreate(&s, 0) == CUDA_SUCCESS);
+  void *priv = nullptr;
+  REQUIRE(fromPublic(ctx, s, &priv, 0) == CUDA_SUCCESS);
+  std::uint64_t a = 0, b = 0;
+  CHECK(identity(ctx, priv, &a) == CUDA_SUCCESS);
+  REQUIRE(api::cuStreamGetId(s, &id) == CUDA_SUCCESS);
+  CHECK(a == id);
+  // The default stream: legacy or per-thread, as the caller asks; distinct.
+  REQUIRE(fromPublic(ctx, nullptr, &priv, 0) == CUDA_SUCCESS);
+  CHECK(identity(ctx, priv, &a) == CUDA_SUCCESS);
+  REQUIRE(fromPublic(ctx, nullptr, &priv, 1) == CUDA_SUCCESS);
+  CHECK(identity(ctx, priv, &b) == CUDA_SUCCESS);
+  CHECK(a != b);
+  CHECK(a != id);
+  int junk = 0;
+  CHECK(fromPublic(ctx, reinterpret_cast<CUstream>(&junk), &priv, 0) == CUDA_ERROR_INVALID_HANDLE);
+  CHECK(fromPublic(ctx, s, nullptr, 0) == CUDA_ERROR_INVALID_VALUE);
+  CHECK(api::cuStreamDestroy_v2(s) == CUDA_SUCCESS);
   CHECK(api::cuDevicePrimaryCtxRelease_v2(0) == CUDA_SUCCESS);
 }
