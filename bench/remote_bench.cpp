@@ -3,7 +3,8 @@
 //                      request, one reply) vs ZeroMQ REQ/REP vs raw TCP
 //   async ops        - pipelined fills on a queue per second (launches too,
 //                      once the CPU device runs kernels)
-//   bandwidth        - H2D / D2H copyNow, 1 MiB ... 1 GiB, vs raw TCP; for
+//   bandwidth        - H2D / D2H copyNow, 1 MiB ... 1 GiB, vs raw TCP, each
+//                      repetition interleaved with the TCP one; for
 //                      D2H and raw TCP reads also this process's CPU ms and
 //                      minor page faults per GB (steadier than MB/s under load)
 // Needs CUVIRT_REMOTE=<a cuvirtd endpoint>; bench/run_remote.sh starts one.
@@ -310,43 +311,48 @@ int main(int argc, char **argv) {
     d2h.dstHost = true;
     d2h.src = base;
     d2h.widthBytes = n;
-    bool failed = !dev.copyNow(h2d).ok();
-    t0 = Clock::now();
-    for (int i = 0; i < reps && !failed; ++i)
+    // Each repetition runs all four transfers back to back, so that cuvirt
+    // and raw TCP see the same machine load (2 shared cores, other builds):
+    // ratios of sums over interleaved runs, not of runs seconds apart.
+    bool failed = !dev.copyNow(h2d).ok() || !dev.copyNow(d2h).ok();
+    double upS = 0, downS = 0, tcpUpS = 0, tcpDownS = 0;
+    Usage d2hUse, tcpUse;
+    char ack;
+    for (int i = 0; i < reps && !failed; ++i) {
+      t0 = Clock::now();
       failed = !dev.copyNow(h2d).ok();
-    const double up = n * reps / seconds(t0, Clock::now()) / 1e6;
-    const Usage d2hStart = usage();
-    t0 = Clock::now();
-    for (int i = 0; i < reps && !failed; ++i)
-      failed = !dev.copyNow(d2h).ok();
-    const Usage d2hEnd = usage();
+      upS += seconds(t0, Clock::now());
+      t0 = Clock::now();
+      tcpCommand(fd, 'w', n);
+      writeAll(fd, host.data(), n);
+      readAll(fd, &ack, 1);
+      tcpUpS += seconds(t0, Clock::now());
+      Usage u0 = usage();
+      t0 = Clock::now();
+      failed = failed || !dev.copyNow(d2h).ok();
+      downS += seconds(t0, Clock::now());
+      Usage u1 = usage();
+      d2hUse.cpu += u1.cpu - u0.cpu;
+      d2hUse.faults += u1.faults - u0.faults;
+      t0 = Clock::now();
+      tcpCommand(fd, 'r', n);
+      readAll(fd, host.data(), n);
+      tcpDownS += seconds(t0, Clock::now());
+      Usage u2 = usage();
+      tcpUse.cpu += u2.cpu - u1.cpu;
+      tcpUse.faults += u2.faults - u1.faults;
+    }
     if (failed) {
       std::printf("%10zu copy failed: %s\n", n, lastErrorMessage().c_str());
       break;
     }
-    const double down = n * reps / seconds(t0, Clock::now()) / 1e6;
-    char ack;
-    t0 = Clock::now();
-    for (int i = 0; i < reps; ++i) {
-      tcpCommand(fd, 'w', n);
-      writeAll(fd, host.data(), n);
-      readAll(fd, &ack, 1);
-    }
-    const double tcpUp = n * reps / seconds(t0, Clock::now()) / 1e6;
-    const Usage tcpStart = usage();
-    t0 = Clock::now();
-    for (int i = 0; i < reps; ++i) {
-      tcpCommand(fd, 'r', n);
-      readAll(fd, host.data(), n);
-    }
-    const double tcpDown = n * reps / seconds(t0, Clock::now()) / 1e6;
-    const Usage tcpEnd = usage();
+    const double up = n * reps / upS / 1e6, down = n * reps / downS / 1e6;
+    const double tcpUp = n * reps / tcpUpS / 1e6, tcpDown = n * reps / tcpDownS / 1e6;
     // Client CPU ms and minor faults per GB read.
     const double gb = static_cast<double>(n) * reps / 1e9;
     std::printf("%10zu %12.0f %12.0f %12.0f %12.0f %8.2f %8.2f %8.0f,%5.0f %8.0f,%5.0f\n", n, up, tcpUp, down,
-                tcpDown, up / tcpUp, down / tcpDown, (d2hEnd.cpu - d2hStart.cpu) * 1e3 / gb,
-                (d2hEnd.faults - d2hStart.faults) / gb, (tcpEnd.cpu - tcpStart.cpu) * 1e3 / gb,
-                (tcpEnd.faults - tcpStart.faults) / gb);
+                tcpDown, up / tcpUp, down / tcpDown, d2hUse.cpu * 1e3 / gb, d2hUse.faults / gb,
+                tcpUse.cpu * 1e3 / gb, tcpUse.faults / gb);
   }
   close(fd);
   kill(tcpChild, SIGKILL);

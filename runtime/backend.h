@@ -137,6 +137,17 @@ struct DeviceLoad {
   bool known = true;           ///< false: could not be asked (sorts last)
 };
 
+/// Physical memory for virtual memory management (cuMemCreate), as the
+/// backend made it; freed when the last owner lets go.
+class PhysicalMemory {
+public:
+  virtual ~PhysicalMemory() = default;
+  [[nodiscard]] virtual std::size_t size() const = 0;
+  /// A POSIX file descriptor for it that another process can map (owned by
+  /// this object), or -1.
+  [[nodiscard]] virtual int fd() const { return -1; }
+};
+
 class BackendDevice {
 public:
   virtual ~BackendDevice() = default;
@@ -157,6 +168,38 @@ public:
   }
   /// The managed range is being freed.
   virtual void unmanage(std::uint64_t address, std::size_t bytes) { (void)address, (void)bytes; }
+  /// Virtual memory management (cuMemCreate/cuMemMap, runtime/vmm.cpp): the
+  /// runtime reserves address ranges; the backend creates physical memory
+  /// and maps it into them. Without it the device reports
+  /// VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED 0 and the calls NOT_SUPPORTED.
+  [[nodiscard]] virtual bool supportsVmm() const { return false; }
+  virtual Expected<std::shared_ptr<PhysicalMemory>> createPhysical(std::size_t bytes) {
+    (void)bytes;
+    return Status(CUDA_ERROR_NOT_SUPPORTED);
+  }
+  /// Physical memory another process exported as a POSIX file descriptor
+  /// (the caller keeps its descriptor).
+  virtual Expected<std::shared_ptr<PhysicalMemory>> importPhysical(int fd) {
+    (void)fd;
+    return Status(CUDA_ERROR_NOT_SUPPORTED);
+  }
+  /// Maps [offset, offset + bytes) of `memory` at `address`, inside a range
+  /// the runtime reserved; the mapping starts inaccessible.
+  virtual Status mapPhysical(std::uint64_t address, std::size_t bytes, PhysicalMemory &memory,
+                             std::size_t offset) {
+    (void)address, (void)bytes, (void)memory, (void)offset;
+    return CUDA_ERROR_NOT_SUPPORTED;
+  }
+  /// Turns a mapped range back into an inaccessible reservation.
+  virtual Status unmapPhysical(std::uint64_t address, std::size_t bytes) {
+    (void)address, (void)bytes;
+    return CUDA_ERROR_NOT_SUPPORTED;
+  }
+  /// CU_MEM_ACCESS_FLAGS_PROT_NONE, _READ or _READWRITE on a mapped range.
+  virtual Status setAccess(std::uint64_t address, std::size_t bytes, unsigned access) {
+    (void)address, (void)bytes, (void)access;
+    return CUDA_ERROR_NOT_SUPPORTED;
+  }
   /// Its load now. A local device has no other users the backend knows of.
   virtual DeviceLoad load() { return {0, props().totalMemory, true}; }
   virtual std::unique_ptr<Queue> createQueue(int priority, ErrorSink *errors) = 0;

@@ -174,6 +174,23 @@ CUresult cuDeviceGetAttribute(int *pi, CUdevice_attribute attrib, CUdevice devic
     return error(CUDA_ERROR_INVALID_VALUE, "cuDeviceGetAttribute: unknown attribute {}",
                  static_cast<int>(attrib));
   *pi = (*dev)->props().attributes[attrib];
+  // Features the runtime provides only with a backend capability: a remote
+  // device passes its server's attributes through, not what this side can do.
+  switch (attrib) {
+  case CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED:
+  case CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR_SUPPORTED:
+    *pi = *pi != 0 && (*dev)->backend->supportsVmm();
+    break;
+  case CU_DEVICE_ATTRIBUTE_CAN_USE_STREAM_MEM_OPS_V1:
+  case CU_DEVICE_ATTRIBUTE_CAN_USE_64_BIT_STREAM_MEM_OPS_V1:
+  case CU_DEVICE_ATTRIBUTE_CAN_USE_STREAM_WAIT_VALUE_NOR_V1:
+  case CU_DEVICE_ATTRIBUTE_CAN_USE_64_BIT_STREAM_MEM_OPS:
+  case CU_DEVICE_ATTRIBUTE_CAN_USE_STREAM_WAIT_VALUE_NOR:
+    *pi = *pi != 0 && (*dev)->backend->hostVisible(); // runtime/stream_memops.cpp polls host memory
+    break;
+  default:
+    break;
+  }
   return CUDA_SUCCESS;
 }
 

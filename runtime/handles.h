@@ -4,6 +4,7 @@
 #include <mutex>
 #include <shared_mutex>
 #include <unordered_set>
+#include <vector>
 
 namespace cuvirt {
 
@@ -24,6 +25,11 @@ public:
   /// The object behind `handle`, or nullptr if it is not a live one.
   [[nodiscard]] T *find(const void *handle) const {
     return contains(handle) ? static_cast<T *>(const_cast<void *>(handle)) : nullptr;
+  }
+  /// The live objects now (a copy: callers may block without the lock).
+  [[nodiscard]] std::vector<T *> snapshot() const {
+    std::shared_lock lock(mutex_);
+    return {live_.begin(), live_.end()};
   }
 
 private:

@@ -26,6 +26,42 @@ bool isBuiltin(std::string_view name) {
   return name == "vprintf" || name == "malloc" || name == "free" || name == "__assertfail";
 }
 
+/// The device runtime's driver half (cnpLaunchDeviceV2, cnpStreamCreate,
+/// __cuda_syscall_CGS_sync...), which libcudadevrt.a calls and a GPU
+/// driver's linker supplies. cuvirt has
+/// no device-side launches: these return cudaErrorNotSupported (801), so
+/// kernels that only pull the library in (numba-cuda's cooperative groups)
+/// link and run.
+bool isDeviceRuntime(std::string_view name) {
+  return name.starts_with("cnp") || name.starts_with("__cuda_syscall_");
+}
+
+/// A definition for the device-runtime declaration `decl` (`.extern .func
+/// (.param .b32 r) cnpX(...);`): returns 801, or a null pointer.
+std::string deviceRuntimeStub(std::string decl) {
+  if (auto at = decl.find(".extern"); at != std::string::npos)
+    decl.replace(at, 7, ".visible");
+  if (auto semi = decl.rfind(';'); semi != std::string::npos)
+    decl.erase(semi);
+  std::string body;
+  // the return parameter, if any: `.func (.param .bNN name)`
+  auto func = decl.find(".func");
+  auto open = decl.find_first_not_of(" \t\r\n", func + 5);
+  if (func != std::string::npos && open != std::string::npos && decl[open] == '(') {
+    auto close = decl.find(')', open);
+    std::string ret = decl.substr(open + 1, close - open - 1);
+    auto name = ret.find_last_not_of(" \t\r\n");
+    auto start = ret.find_last_of(" \t\r\n", name);
+    std::string id = ret.substr(start + 1, name - start);
+    if (ret.find(".b32") != std::string::npos || ret.find(".u32") != std::string::npos ||
+        ret.find(".s32") != std::string::npos)
+      body = fmt::format("  st.param.b32 [{}+0], 801;\n", id);
+    else if (ret.find(".b64") != std::string::npos || ret.find(".u64") != std::string::npos)
+      body = fmt::format("  st.param.b64 [{}+0], 0;\n", id);
+  }
+  return decl + "\n{\n" + body + "  ret;\n}\n";
+}
+
 enum class Role : std::uint8_t {
   Header,     ///< .version / .target / .address_size: replaced by one header
   Other,      ///< kept as is (.file, .pragma, internal prototypes, dynamic .extern .shared)
@@ -299,6 +335,7 @@ Expected<std::string> linkPtx(const std::vector<PtxUnit> &units, std::string &lo
   }
 
   bool failed = false, undefined = false;
+  std::string deviceRuntime; // definitions for the cnp* functions, placed first
   for (auto &[name, sites] : defs) {
     const Site *strong = nullptr;
     for (auto &site : sites) {
@@ -328,6 +365,16 @@ Expected<std::string> linkPtx(const std::vector<PtxUnit> &units, std::string &lo
     if (isBuiltin(name)) {
       for (std::size_t k = 1; k < sites.size(); ++k)
         sites[k].stmt->keep = false; // one declaration is enough
+      continue;
+    }
+    if (isDeviceRuntime(name) && sites.front().stmt->names.size() == 1) {
+      std::string decl;
+      emit(us[sites.front().unit], *sites.front().stmt, decl);
+      deviceRuntime += deviceRuntimeStub(std::move(decl));
+      for (auto &site : sites)
+        site.stmt->keep = false;
+      log += fmt::format(
+          "info    : '{}' (device runtime) returns cudaErrorNotSupported: no device-side launches\n", name);
       continue;
     }
     for (auto &site : sites)
@@ -381,6 +428,8 @@ Expected<std::string> linkPtx(const std::vector<PtxUnit> &units, std::string &lo
       ++linked;
     }
   out += fmt::format("// linked by cuvirt from:{}\n", names);
+  if (!deviceRuntime.empty())
+    out += "\n// ---- cuvirt: the device runtime's driver functions\n" + deviceRuntime;
   log += fmt::format("info    : linked {} PTX module(s):{}\n", linked, names);
   for (auto &u : us) {
     if (!u.included)

@@ -160,7 +160,7 @@ Status freeDevice(std::uint64_t address) {
     std::unique_lock lock(rt->allocationsMutex);
     auto it = rt->allocations.find(address);
     if (it == rt->allocations.end() || it->second.kind == MemKind::Host ||
-        it->second.kind == MemKind::Registered)
+        it->second.kind == MemKind::Registered || it->second.vmm)
       return error(CUDA_ERROR_INVALID_VALUE, "cuMemFree: 0x{:x} is not a device allocation", address);
     a = it->second;
     rt->allocations.erase(it);
@@ -330,9 +330,11 @@ CUresult cuMemGetAddressRange_v2(CUdeviceptr *pbase, size_t *psize, CUdeviceptr 
   auto rt = runtime();
   if (!rt)
     return rt.status();
+  // Page-locked host memory is mapped into the unified address space too
+  // (numba sizes mapped arrays this way).
   auto a = findAllocation(dptr);
-  if (!a || a->kind == MemKind::Host || a->kind == MemKind::Registered)
-    return error(CUDA_ERROR_NOT_FOUND, "cuMemGetAddressRange: 0x{:x} is not in a device allocation", dptr);
+  if (!a)
+    return error(CUDA_ERROR_NOT_FOUND, "cuMemGetAddressRange: 0x{:x} is not in an allocation", dptr);
   if (pbase != nullptr)
     *pbase = a->base;
   if (psize != nullptr)
@@ -479,13 +481,18 @@ CUresult cuPointerGetAttribute(void *data, CUpointer_attribute attribute, CUdevi
     *static_cast<int *>(data) = 1;
     return CUDA_SUCCESS;
   case CU_POINTER_ATTRIBUTE_ALLOWED_HANDLE_TYPES:
-    *static_cast<unsigned long long *>(data) = CU_MEM_HANDLE_TYPE_NONE;
+    *static_cast<unsigned long long *>(data) = a->vmm ? a->flags : unsigned(CU_MEM_HANDLE_TYPE_NONE);
     return CUDA_SUCCESS;
   case CU_POINTER_ATTRIBUTE_IS_GPU_DIRECT_RDMA_CAPABLE:
     *static_cast<int *>(data) = 0;
     return CUDA_SUCCESS;
   case CU_POINTER_ATTRIBUTE_ACCESS_FLAGS:
-    *static_cast<unsigned *>(data) = CU_POINTER_ATTRIBUTE_ACCESS_FLAG_READWRITE;
+    *static_cast<unsigned *>(data) = !a->vmm ? CU_POINTER_ATTRIBUTE_ACCESS_FLAG_READWRITE
+                                     : vmmAccess(ptr, a->device) == CU_MEM_ACCESS_FLAGS_PROT_READWRITE
+                                         ? CU_POINTER_ATTRIBUTE_ACCESS_FLAG_READWRITE
+                                     : vmmAccess(ptr, a->device) == CU_MEM_ACCESS_FLAGS_PROT_READ
+                                         ? CU_POINTER_ATTRIBUTE_ACCESS_FLAG_READ
+                                         : CU_POINTER_ATTRIBUTE_ACCESS_FLAG_NONE;
     return CUDA_SUCCESS;
   case CU_POINTER_ATTRIBUTE_MEMPOOL_HANDLE:
     *static_cast<CUmemoryPool *>(data) = reinterpret_cast<CUmemoryPool>(a->pool);

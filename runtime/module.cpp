@@ -235,6 +235,23 @@ void destroyModule(Module *m) {
     (void)synchronizeContext(m->context);
     std::lock_guard lock(m->context->mutex);
     m->context->modules.erase(m);
+  } else {
+    // A library's kernels may be queued in any context on its device; its
+    // code and variables must outlive them (numba unloads right after an
+    // asynchronous launch).
+    // Queues are drained directly: an unload is no capture-unsafe call.
+    for (Context *c : rt->contexts.snapshot()) {
+      if (c->device != m->device || !rt->contexts.contains(c))
+        continue;
+      std::vector<std::shared_ptr<Stream>> streams;
+      {
+        std::lock_guard lock(c->mutex);
+        for (auto &[s, owner] : c->streams)
+          streams.push_back(owner);
+      }
+      for (auto &s : streams)
+        s->queue->synchronize();
+    }
   }
   freeGlobals(m);
   delete m;
@@ -407,9 +424,15 @@ Status functionAttribute(int *pi, CUfunction_attribute attrib, Function *f) {
   case CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES:
     *pi = static_cast<int>(k.staticSharedBytes);
     return {};
-  case CU_FUNC_ATTRIBUTE_CONST_SIZE_BYTES:
-    *pi = 0;
+  case CU_FUNC_ATTRIBUTE_CONST_SIZE_BYTES: {
+    // The module's user .const bank, as a GPU reports it for each kernel.
+    std::uint64_t bytes = 0;
+    for (const auto &g : f->module->info.globals)
+      if (g.space == GlobalInfo::Space::Const && !g.isExtern)
+        bytes += g.size;
+    *pi = static_cast<int>(std::min<std::uint64_t>(bytes, INT32_MAX));
     return {};
+  }
   case CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES:
     *pi = static_cast<int>(k.localBytes);
     return {};

@@ -89,6 +89,7 @@ struct Allocation {
   std::uint64_t bufferId = 0;
   bool global = false;     ///< a module variable, freed with its module
   MemPool *pool = nullptr; ///< set for stream-ordered allocations
+  bool vmm = false;        ///< a run of cuMemMap mappings (vmm.cpp); flags = handle types
 };
 
 struct Context : ErrorSink {
@@ -214,6 +215,8 @@ Expected<std::uint64_t> allocateDevice(Device *device, Context *owner, std::size
 Status freeDevice(std::uint64_t address);
 std::optional<Allocation> findAllocation(std::uint64_t address);
 void freeContextAllocations(Context *context);
+/// The CUmemAccess_flags `device` has at a cuMemMap'ed address (vmm.cpp).
+unsigned vmmAccess(std::uint64_t address, const Device *device);
 
 // Streams (stream.cpp).
 /// The stream a handle names: NULL is the legacy default stream, or the

@@ -30,7 +30,7 @@ fi
 # libnvvm and NVRTC, and nvJitLink's wheel is not wanted (cuvirt links PTX).
 if command -v python3 >/dev/null && python3 -m pip --version >/dev/null 2>&1; then
   py_missing=()
-  for p in numba-cuda cupy-cuda13x; do
+  for p in numba-cuda cupy-cuda13x pytest pytest-timeout filecheck ml_dtypes; do
     python3 -m pip show -q "$p" >/dev/null 2>&1 || py_missing+=("$p")
   done
   if ((${#py_missing[@]})); then

@@ -2,14 +2,19 @@
 // heartbeats, and failing fast when the server goes away.
 #include "remote/client/connection.h"
 #include "runtime/log.h"
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
 #include <malloc.h>
 #include <mutex>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 namespace cuvirt::remote {
@@ -92,6 +97,8 @@ Connection::~Connection() {
     close(wakeFd_);
   if (replyFd_ >= 0)
     close(replyFd_);
+  if (bulkFd_ >= 0)
+    close(bulkFd_);
 }
 
 Status Connection::open(int timeoutMs) {
@@ -176,9 +183,115 @@ Status Connection::open(int timeoutMs) {
       devices_.push_back(std::move(p));
     }
   timeoutMs_ = steadyTimeout;
-  log().info("remote {}: session {} with {} device(s), protocol v{}", endpoint_.address, h->session(),
-             devices_.size(), h->version());
+  if (version_ >= 3 && h->bulk_port() != 0 && h->bulk_port() <= 65535 && h->bulk_token() != nullptr &&
+      h->bulk_token()->size() == kBulkTokenBytes)
+    connectBulk(static_cast<std::uint16_t>(h->bulk_port()), h->session(), h->bulk_token()->data());
+  log().info("remote {}: session {} with {} device(s), protocol v{}{}", endpoint_.address, h->session(),
+             devices_.size(), h->version(), bulkReady() ? ", bulk socket" : "");
   return {};
+}
+
+void Connection::connectBulk(std::uint16_t port, std::uint64_t session, const std::uint8_t *token) {
+  // Plaintext tcp only (the server offers it to no CURVE session either);
+  // CUVIRT_REMOTE_BULK=0 keeps every read on zmq.
+  const std::string &ep = endpoint_.address;
+  if (envInt("CUVIRT_REMOTE_BULK", 1) == 0 || !endpoint_.serverKey.empty() || ep.rfind("tcp://", 0) != 0 ||
+      ep.find(';') != std::string::npos)
+    return;
+  const std::size_t colon = ep.rfind(':');
+  if (colon == std::string::npos || colon < 6)
+    return;
+  // The host we reached zmq on: the server listens on the same interface.
+  std::string host = ep.substr(6, colon - 6);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  addrinfo hints{}, *found = nullptr;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found) != 0)
+    return;
+  int fd = -1;
+  for (addrinfo *a = found; a != nullptr && fd < 0; a = a->ai_next) {
+    fd = socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+      continue;
+    int soErr = 0;
+    socklen_t len = sizeof soErr;
+    pollfd p{fd, POLLOUT, 0};
+    const bool connected = connect(fd, a->ai_addr, a->ai_addrlen) == 0 ||
+                           (errno == EINPROGRESS && ::poll(&p, 1, 1000) == 1 &&
+                            getsockopt(fd, SOL_SOCKET, SO_ERROR, &soErr, &len) == 0 && soErr == 0);
+    if (!connected) {
+      close(fd);
+      fd = -1;
+    }
+  }
+  freeaddrinfo(found);
+  if (fd < 0) {
+    log().debug("remote {}: no bulk socket (cannot connect to port {}); reads use zmq", ep, port);
+    return;
+  }
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  std::uint8_t hello[kBulkHelloBytes];
+  std::memcpy(hello, kBulkMagic, sizeof kBulkMagic);
+  for (int i = 0; i < 8; ++i)
+    hello[8 + i] = static_cast<std::uint8_t>(session >> (8 * i));
+  std::memcpy(hello + 16, token, kBulkTokenBytes);
+  char ack = 0;
+  pollfd p{fd, POLLIN, 0};
+  if (::send(fd, hello, sizeof hello, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof hello) ||
+      ::poll(&p, 1, 2000) != 1 || ::recv(fd, &ack, 1, 0) != 1 || ack != kBulkAccepted) {
+    log().debug("remote {}: the server refused the bulk socket; reads use zmq", ep);
+    close(fd);
+    return;
+  }
+  // Receives return often enough to notice a dead server (bulkRecv).
+  timeval tick{0, 100 * 1000};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tick, sizeof tick);
+  bulkFd_ = fd;
+  bulkReady_.store(true, std::memory_order_release);
+}
+
+Status Connection::bulkRecv(std::uint8_t *dst, std::size_t n) {
+  if (!bulkReady())
+    return error(CUDA_ERROR_DEVICE_UNAVAILABLE, "remote {}: the bulk socket is closed", endpoint_.address);
+  std::int64_t last = nowMs();
+  while (n > 0) {
+    const ssize_t r = ::recv(bulkFd_, dst, n, MSG_WAITALL);
+    if (r > 0) {
+      dst += r;
+      n -= static_cast<std::size_t>(r);
+      last = nowMs();
+      heard(); // a long read is no silence
+      continue;
+    }
+    std::string why;
+    if (r == 0)
+      why = "the server closed the bulk socket";
+    else if (errno == EINTR)
+      continue;
+    else if (errno != EAGAIN && errno != EWOULDBLOCK)
+      why = std::string("bulk socket: ") + std::strerror(errno);
+    else if (dead())
+      why = deathReason_;
+    else if (nowMs() - last > timeoutMs_)
+      why = fmt::format("no read data for {} ms", nowMs() - last);
+    else
+      continue;
+    bulkBreak(why);
+    return error(CUDA_ERROR_DEVICE_UNAVAILABLE, "remote {}: {}", endpoint_.address, why);
+  }
+  return {};
+}
+
+void Connection::bulkBreak(const std::string &why) {
+  if (!bulkReady())
+    return;
+  if (!dead())
+    log().warn("remote {}: bulk socket given up ({}); reads use zmq", endpoint_.address, why);
+  // Not ready first: the I/O thread then takes the shutdown for ours, not the server's.
+  bulkReady_.store(false, std::memory_order_release);
+  ::shutdown(bulkFd_, SHUT_RDWR);
 }
 
 Status Connection::sendLocked(flatbuffers::FlatBufferBuilder &fb, zmq_msg_t *data) {
@@ -289,6 +402,11 @@ Expected<std::unique_ptr<Frame>> Connection::await(std::uint64_t seq, int timeou
   return frame;
 }
 
+void Connection::forget(std::uint64_t seq) {
+  std::lock_guard lock(waitMutex_);
+  waiters_.erase(seq);
+}
+
 void Connection::trackMarker(std::uint64_t id, MarkerPtr marker, ErrorSink *sink) {
   {
     std::lock_guard lock(noticeMutex_);
@@ -344,6 +462,8 @@ void Connection::markImageShipped(const std::string &hash) {
 void Connection::goodbye() {
   if (dead() || socket_ == nullptr)
     return;
+  // The server closes the bulk socket as the session ends: no alarm.
+  bulkReady_.store(false, std::memory_order_release);
   flatbuffers::FlatBufferBuilder fb;
   const std::uint64_t seq = nextSeq();
   fb.Finish(wire::CreateClientMessage(fb, seq, wire::Request::Goodbye, wire::CreateGoodbye(fb).Union()));
@@ -374,11 +494,18 @@ void Connection::ioMain() {
       die(fmt::format("the server has not answered for {} ms", now - lastHeard_.load()));
       break;
     }
-    pollfd fds[2] = {{leading_.load() ? -1 : zmqFd_, POLLIN, 0}, {wakeFd_, POLLIN, 0}};
-    ::poll(fds, 2, std::min(heartbeatMs_, 100));
+    // The server closes the bulk socket only when the session ends (or it
+    // dies): no need to wait out the timeout then.
+    const int bulk = bulkReady() ? bulkFd_.load() : -1;
+    pollfd fds[3] = {{leading_.load() ? -1 : zmqFd_, POLLIN, 0}, {wakeFd_, POLLIN, 0}, {bulk, POLLRDHUP, 0}};
+    ::poll(fds, 3, std::min(heartbeatMs_, 100));
     if ((fds[1].revents & POLLIN) != 0) {
       std::uint64_t v;
       (void)!read(wakeFd_, &v, sizeof v);
+    }
+    if ((fds[2].revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0 && bulkReady()) {
+      die("the server closed the bulk socket");
+      break;
     }
   }
 }

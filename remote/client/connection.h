@@ -84,6 +84,8 @@ public:
   Status send(flatbuffers::FlatBufferBuilder &fb, zmq_msg_t *data = nullptr);
   /// Waits for an awaited reply.
   Expected<std::unique_ptr<Frame>> await(std::uint64_t seq, int timeoutMs = -1);
+  /// Stops waiting for `seq`: its reply, if any comes, is dropped.
+  void forget(std::uint64_t seq);
   std::uint64_t nextSeq() { return seq_.fetch_add(1, std::memory_order_relaxed); }
   std::uint64_t nextId() { return id_.fetch_add(1, std::memory_order_relaxed); }
 
@@ -102,7 +104,21 @@ public:
   /// Ends the session politely (process exit).
   void goodbye();
 
+  // The bulk socket (plaintext v3 sessions on tcp): synchronous read data
+  // arrives raw, in request order, and recv() writes it into the destination.
+  [[nodiscard]] bool bulkReady() const { return bulkReady_.load(std::memory_order_acquire); }
+  /// One user at a time: the bytes of its reads come in its order.
+  [[nodiscard]] std::unique_lock<std::mutex> lockBulk() { return std::unique_lock(bulkMutex_); }
+  /// Receives exactly `n` bytes into `dst` (holding lockBulk()). Fails with
+  /// CUDA_ERROR_DEVICE_UNAVAILABLE when the server closes it, dies, or sends
+  /// nothing for the server timeout; the socket is then closed for good.
+  Status bulkRecv(std::uint8_t *dst, std::size_t n);
+  /// Gives the bulk socket up (holding lockBulk()): later reads use zmq.
+  void bulkBreak(const std::string &why);
+
 private:
+  /// Opens the bulk socket the server offered; on failure reads stay on zmq.
+  void connectBulk(std::uint16_t port, std::uint64_t session, const std::uint8_t *token);
   Status sendLocked(flatbuffers::FlatBufferBuilder &fb, zmq_msg_t *data);
   void ioMain();
   /// Receives whatever is there and dispatches it, in arrival order (the
@@ -150,6 +166,12 @@ private:
   std::unordered_map<std::uint64_t, std::function<void()>> hostPoints_;
   std::mutex imagesMutex_;
   std::vector<std::string> shipped_;
+
+  std::mutex bulkMutex_;
+  /// Set once at open, closed only by the destructor (the I/O thread polls
+  /// it: a server that closes it is gone); bulkReady_ says whether to use it.
+  std::atomic<int> bulkFd_{-1};
+  std::atomic<bool> bulkReady_{false};
 
   std::vector<DeviceProps> devices_;
   std::uint64_t quota_ = 0;

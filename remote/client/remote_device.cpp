@@ -232,6 +232,15 @@ Status RemoteDevice::readNow(std::uint8_t *dst, std::size_t dstPitch, std::uint6
       pieces.push_back(
           {0, src + r * srcPitch + off, dst + r * dstPitch + off, std::min(sliceBytes, width - off), n});
   }
+  // Big reads ask for the bulk socket: the data then skips zmq's buffers
+  // and lands in `dst` straight from recv(). Held for the whole read, so
+  // the socket's bytes come in this read's piece order.
+  std::unique_lock<std::mutex> bulkLock;
+  bool bulk = width * rows >= kBulkMinBytes && conn_->bulkReady();
+  if (bulk) {
+    bulkLock = conn_->lockBulk();
+    bulk = conn_->bulkReady();
+  }
   // A few pieces in flight keep the link busy; more would only make zmq
   // allocate (and the kernel zero) fresh receive buffers for all of them.
   std::size_t next = 0;
@@ -242,14 +251,21 @@ Status RemoteDevice::readNow(std::uint8_t *dst, std::size_t dstPitch, std::uint6
     flatbuffers::FlatBufferBuilder fb;
     fb.Finish(wire::CreateClientMessage(
         fb, p.seq, Request::Read,
-        wire::CreateRead(fb, 0, index_, p.src, p.width, p.rows, srcPitch, 0).Union()));
+        wire::CreateRead(fb, 0, index_, p.src, p.width, p.rows, srcPitch, 0, bulk).Union()));
     return conn_->send(fb);
   };
   Status result;
   while (next < pieces.size() && next < kReadsInFlight && result.ok())
     result = sendNext();
+  bool bulkLost = false;
   for (std::size_t i = 0; i < next; ++i) {
     const Piece &p = pieces[i];
+    if (bulkLost) {
+      // The bulk socket failed (the server is likely gone): return now
+      // rather than wait out the server timeout for these replies.
+      conn_->forget(p.seq);
+      continue;
+    }
     auto reply = conn_->await(p.seq);
     if (result.ok() && next < pieces.size())
       result = sendNext(); // before the copy below: the server works meanwhile
@@ -259,6 +275,26 @@ Status RemoteDevice::readNow(std::uint8_t *dst, std::size_t dstPitch, std::uint6
       continue;
     }
     Frame &f = **reply;
+    const auto *rd = f.message->response_as_ReadData();
+    if (rd != nullptr && rd->bulk()) {
+      Status got;
+      if (!bulk || rd->bytes() != p.width * p.rows) {
+        // The socket's stream no longer matches what we expect: drop it.
+        if (bulk)
+          conn_->bulkBreak("a read's size does not match its request");
+        got = error(CUDA_ERROR_INVALID_VALUE, "remote {}: a bulk read came back with the wrong size",
+                    conn_->address());
+      } else if (p.rows == 1 || dstPitch == p.width) {
+        got = conn_->bulkRecv(p.dst, p.width * p.rows);
+      } else {
+        for (std::size_t k = 0; k < p.rows && got.ok(); ++k)
+          got = conn_->bulkRecv(p.dst + k * dstPitch, p.width);
+      }
+      if (result.ok())
+        result = got;
+      bulkLost = !got.ok();
+      continue;
+    }
     if (!f.hasData || zmq_msg_size(&f.data) != p.width * p.rows) {
       if (result.ok())
         result =

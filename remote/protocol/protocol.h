@@ -10,8 +10,9 @@ namespace cuvirt::remote {
 
 /// Protocol versions this build speaks; Hello negotiates the highest common.
 /// v2: cooperative launches (a v1 server would run them as plain launches).
+/// v3: the bulk socket for synchronous device->host data (plaintext only).
 constexpr std::uint32_t kVersionMin = 1;
-constexpr std::uint32_t kVersionMax = 2;
+constexpr std::uint32_t kVersionMax = 3;
 
 /// A control frame (a FlatBuffer) may not exceed this: PTX travels in it.
 constexpr std::size_t kMaxControlFrame = 256u << 20;
@@ -19,6 +20,15 @@ constexpr std::size_t kMaxControlFrame = 256u << 20;
 constexpr std::size_t kMaxDataFrame = 64u << 20;
 /// Bulk copies travel in pieces of this size, pipelined.
 constexpr std::size_t kChunkBytes = 4u << 20;
+/// Synchronous reads at least this big use the bulk socket when there is one.
+constexpr std::size_t kBulkMinBytes = 64u << 10;
+/// The bulk socket's opening, client -> server: kBulkMagic, the session id
+/// (8 bytes, little endian), the session's token; the server answers one
+/// byte, kBulkAccepted, or closes the connection.
+constexpr char kBulkMagic[8] = {'C', 'U', 'V', 'B', 'U', 'L', 'K', '1'};
+constexpr std::size_t kBulkTokenBytes = 32;
+constexpr std::size_t kBulkHelloBytes = 8 + 8 + kBulkTokenBytes;
+constexpr char kBulkAccepted = 'K';
 /// Launch parameter buffers (CUDA's own limit is 32 KiB).
 constexpr std::size_t kMaxParamBytes = 32u << 10;
 constexpr std::size_t kMaxDevices = 64;

@@ -42,6 +42,7 @@ Server::~Server() {
   s.zapStop = true;
   if (s.zap.joinable())
     s.zap.join();
+  s.stopBulk();
   if (s.router != nullptr)
     zmq_close(s.router);
   if (s.wakeFd >= 0)
@@ -133,9 +134,16 @@ Status Server::start() {
       return error(CUDA_ERROR_INVALID_VALUE, "bad server secret key: {}", zmq_strerror(zmq_errno()));
     zmq_setsockopt(s.router, ZMQ_ZAP_DOMAIN, "cuvirt", 6);
   }
-  for (const auto &e : s.config.endpoints)
+  for (const auto &e : s.config.endpoints) {
     if (zmq_bind(s.router, e.c_str()) != 0)
       return error(CUDA_ERROR_INVALID_VALUE, "cannot listen on {}: {}", e, zmq_strerror(zmq_errno()));
+    // Plaintext sessions get a bulk socket on the same interface (bulk.cpp).
+    char bound[512] = {};
+    size_t boundLen = sizeof bound;
+    if (!secure && s.config.bulk && zmq_getsockopt(s.router, ZMQ_LAST_ENDPOINT, bound, &boundLen) == 0)
+      s.openBulkListener(bound);
+  }
+  s.startBulkAcceptor();
   s.wakeFd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   for (const auto &e : s.config.endpoints)
     s.log->info("event=listen endpoint={} security={}", e, secure ? "curve" : "none");
@@ -289,7 +297,9 @@ void Server::run(const std::atomic<bool> &stop) {
         }
       }
       std::string id(reinterpret_cast<char *>(routing.data()), routing.size());
+      s.messageFd = zmq_msg_get(&header.m, ZMQ_SRCFD);
       s.receive(id, header, data.get(), extra);
+      s.messageFd = -1;
       s.flushOutbox();
     }
     if (nowMs() - lastExpiry > 200) {

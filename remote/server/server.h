@@ -21,6 +21,10 @@ struct ServerConfig {
   std::string name = "cuvirtd";
   std::size_t imageCacheBytes = 256u << 20; ///< module images kept by hash
   std::size_t maxSessions = 256;
+  /// Synchronous device->host data over a plain TCP socket beside zmq, for
+  /// plaintext (--insecure, so loopback) sessions; never with CURVE.
+  bool bulk = true;
+  int bulkHandshakeMs = 1000; ///< a bulk connection must show its token this fast
 };
 
 /// True for endpoints that never leave the machine (ipc://, tcp on loopback).

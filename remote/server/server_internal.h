@@ -37,6 +37,35 @@ struct Outgoing {
 
 struct Session;
 
+/// A piece of session memory to send over the bulk socket: `rows` rows of
+/// `width` bytes, `pitch` apart (checked against the session before queued).
+struct BulkJob {
+  std::uint64_t address = 0, width = 0, rows = 0, pitch = 0;
+};
+
+/// A session's bulk socket (bulk.cpp): a plain TCP connection beside the zmq
+/// one that carries synchronous read data, raw, in request order. The client
+/// proves the session with its token once; a sender thread writes the jobs.
+struct BulkChannel {
+  std::uint64_t session = 0;
+  std::uint8_t token[kBulkTokenBytes] = {};
+  std::mutex mutex;
+  std::condition_variable cv;
+  int fd = -1;          ///< the accepted connection, once the token was shown
+  bool claimed = false; ///< the token is good for one connection only
+  bool broken = false;  ///< a send failed or stalled: later reads use zmq
+  std::atomic<bool> stop{false};
+  std::deque<BulkJob> jobs;
+  std::thread sender;
+  /// Queues a job when the socket is up; false: send the data through zmq.
+  bool enqueue(const BulkJob &job);
+  /// Stops the sender (pending jobs are dropped) and closes the socket: after
+  /// it, nothing reads session memory for this channel.
+  void close();
+  ~BulkChannel() { close(); }
+};
+using BulkChannelPtr = std::shared_ptr<BulkChannel>;
+
 /// A client's stream on a device; its failures go back as AsyncError, its
 /// kernels' printf/assert text as Output (collected per launch, sent from the
 /// queue right after the kernel: before any later MarkerDone).
@@ -89,6 +118,7 @@ struct Session {
   std::unordered_map<std::uint64_t, MarkerPtr> markers; ///< recorded, not yet reached
   std::unordered_map<std::uint64_t, MarkerPtr> tokens;  ///< held until the client releases them
   Status pendingWriteError;                             ///< of unacknowledged write pieces
+  BulkChannelPtr bulk;                                  ///< plaintext v3 sessions
   /// Frames zmq still sends straight from this session's memory; teardown
   /// unmaps only once they are gone. Never freed while any is out.
   struct Lent {
@@ -122,6 +152,20 @@ struct Server::Impl {
   std::deque<Outgoing> outbox;
   int wakeFd = -1;
 
+  // Bulk sockets (bulk.cpp): a listener per tcp endpoint, one acceptor thread.
+  struct BulkListener {
+    int fd = -1;
+    std::string host; ///< numeric address it is bound to (that of the zmq endpoint)
+    std::uint16_t port = 0;
+  };
+  std::vector<BulkListener> bulkListeners;
+  std::thread bulkAcceptor;
+  std::atomic<bool> bulkStop{false};
+  std::mutex bulkMutex;
+  std::unordered_map<std::uint64_t, std::weak_ptr<BulkChannel>> bulkChannels; ///< by session id
+  std::atomic<std::uint64_t> bulkBytes{0};
+  int messageFd = -1; ///< the connection the message being handled came through (ZMQ_SRCFD), or -1
+
   std::mutex imagesMutex;
   std::map<std::string, std::shared_ptr<Image>> images;
   std::deque<std::string> imageOrder;
@@ -139,6 +183,18 @@ struct Server::Impl {
   void endSession(const SessionPtr &s, const char *why, bool wait = false);
   /// Runs `fn` on a detached thread counted in `helpers`.
   void helper(std::function<void()> fn);
+
+  // bulk.cpp
+  /// A bulk listener beside the zmq endpoint just bound (`bound`: its
+  /// ZMQ_LAST_ENDPOINT); tcp only; a failure leaves that endpoint without one.
+  void openBulkListener(const std::string &bound);
+  void startBulkAcceptor();
+  void stopBulk();
+  /// The channel for a new session whose Hello came through `messageFd`, or
+  /// null (bulk off, ipc, no listener on that interface); its port in `port`.
+  BulkChannelPtr offerBulk(std::uint64_t session, std::uint16_t *port);
+  void bulkAcceptorMain();
+  void bulkHandshake(int fd);
 
   // session.cpp
   void handle(const std::string &routing, const wire::ClientMessage &m, ZMsg *data);

@@ -122,11 +122,17 @@ void Server::Impl::hello(const std::string &routing, const wire::ClientMessage &
     auto attrs = fb.CreateVector(p.attributes.data(), p.attributes.size());
     infos.push_back(wire::CreateDeviceInfo(fb, name, p.totalMemory, uuid, attrs));
   }
+  // v3 plaintext sessions: a bulk socket for read data (bulk.cpp).
+  std::uint16_t bulkPort = 0;
+  if (version >= 3)
+    s->bulk = offerBulk(s->id, &bulkPort);
+  auto token = s->bulk ? fb.CreateVector(s->bulk->token, kBulkTokenBytes) : 0;
   const auto clock =
       std::chrono::duration_cast<std::chrono::nanoseconds>(Marker::Clock::now().time_since_epoch());
-  auto body = wire::CreateHelloReply(fb, version, s->id, fb.CreateString(config.name), fb.CreateVector(infos),
-                                     static_cast<std::uint32_t>(config.heartbeatMs), config.quota,
-                                     kMaxControlFrame, static_cast<std::uint64_t>(clock.count()));
+  auto body =
+      wire::CreateHelloReply(fb, version, s->id, fb.CreateString(config.name), fb.CreateVector(infos),
+                             static_cast<std::uint32_t>(config.heartbeatMs), config.quota, kMaxControlFrame,
+                             static_cast<std::uint64_t>(clock.count()), s->bulk ? bulkPort : 0, token);
   fb.Finish(wire::CreateServerMessage(fb, m.seq(), 0, 0, wire::Response::HelloReply, body.Union()));
   send(routing, fb);
 }
@@ -163,7 +169,7 @@ void Server::Impl::stats(const std::string &routing, std::uint64_t seq) {
   }
   auto body = wire::CreateStatsReply(
       fb, fb.CreateString(config.name), static_cast<std::uint32_t>(sessions.size()), committed.load(),
-      fb.CreateVector(devs), rejected.load(), static_cast<std::uint32_t>(cached));
+      fb.CreateVector(devs), rejected.load(), static_cast<std::uint32_t>(cached), bulkBytes.load());
   fb.Finish(wire::CreateServerMessage(fb, seq, 0, 0, wire::Response::StatsReply, body.Union()));
   send(routing, fb);
 }
@@ -183,6 +189,14 @@ void Server::Impl::teardown(Session &s) {
     s.markers.clear();
   }
   s.modules.clear();
+  // The bulk sender stops before the memory it may read goes.
+  if (s.bulk) {
+    {
+      std::lock_guard lock(bulkMutex);
+      bulkChannels.erase(s.bulk->session);
+    }
+    s.bulk->close();
+  }
   // Memory zmq still reads from (zero-copy reads) stays mapped until sent;
   // a peer that is gone makes zmq drop them, so this ends.
   for (int i = 0; i < 1000 && s.lent->count.load() != 0; ++i)
@@ -341,6 +355,14 @@ void Server::Impl::handle(const std::string &routing, const wire::ClientMessage 
     if (!validDevice(r->device()) || !owns(s, r->device(), r->address(), span))
       return fail(r->queue(), CUDA_ERROR_INVALID_VALUE,
                   fmt::format("read: 0x{:x}+{} is not this session's memory", r->address(), span));
+    if (r->bulk() && r->queue() == 0 && s.bulk && devices[r->device()]->hostVisible() &&
+        s.bulk->enqueue({r->address(), r->width(), r->rows(), r->pitch() ? r->pitch() : r->width()})) {
+      // The bytes follow on the bulk socket, after those of earlier reads.
+      flatbuffers::FlatBufferBuilder fb;
+      fb.Finish(wire::CreateServerMessage(fb, seq, 0, 0, wire::Response::ReadData,
+                                          wire::CreateReadData(fb, r->tag(), true, total).Union()));
+      return send(routing, fb);
+    }
     if (r->queue() == 0 && devices[r->device()]->hostVisible() && r->pitch() <= r->width()) {
       // Synchronous and contiguous: zmq sends straight from device memory
       // (the client waits for it; the session outlives the frame).

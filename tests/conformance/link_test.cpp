@@ -199,3 +199,78 @@ TEST_CASE("cuLink: bad input and bad arguments") {
   CHECK(cuLinkDestroy(s) == CUDA_ERROR_INVALID_HANDLE);
   CHECK(addPtx(s, kLib, "lib.ptx") == CUDA_ERROR_INVALID_HANDLE);
 }
+
+namespace {
+// libcudadevrt.a's calls into the driver's device runtime (numba-cuda's
+// cooperative groups link the library): cuvirt supplies them, failing with
+// cudaErrorNotSupported (801) / a null buffer, since it has no device-side
+// launches.
+const char *kDevrtUser = R"(
+.version 8.0
+.target sm_75
+.address_size 64
+.extern .func (.param .b32 func_retval0) cnpStreamCreate(.param .b64 p0, .param .b32 p1);
+.extern .func (.param .b64 func_retval0) cnpGetParameterBufferV2(.param .b64 p0, .param .align 4 .b8 p1[12], .param .align 4 .b8 p2[12], .param .b32 p3);
+
+.visible .entry devrt(.param .u64 out)
+{
+  .reg .b32 %r<2>;
+  .reg .b64 %rd<4>;
+  ld.param.u64 %rd1, [out];
+  {
+  .param .b64 a0;
+  st.param.b64 [a0+0], %rd1;
+  .param .b32 a1;
+  st.param.b32 [a1+0], 1;
+  .param .b32 r;
+  call.uni (r), cnpStreamCreate, (a0, a1);
+  ld.param.b32 %r1, [r+0];
+  }
+  st.global.u32 [%rd1], %r1;
+  {
+  .param .b64 b0;
+  st.param.b64 [b0+0], %rd1;
+  .param .align 4 .b8 b1[12];
+  st.param.b32 [b1+0], 1;
+  .param .align 4 .b8 b2[12];
+  st.param.b32 [b2+0], 1;
+  .param .b32 b3;
+  st.param.b32 [b3+0], 0;
+  .param .b64 r2;
+  call.uni (r2), cnpGetParameterBufferV2, (b0, b1, b2, b3);
+  ld.param.b64 %rd2, [r2+0];
+  }
+  st.global.u64 [%rd1+8], %rd2;
+  ret;
+}
+)";
+} // namespace
+
+TEST_CASE("cuLink: the device runtime's cnp* functions link and report cudaErrorNotSupported") {
+  ContextFixture f;
+  Logs logs;
+  CUlinkState s = nullptr;
+  REQUIRE(cuLinkCreate(5, logs.opts, logs.vals, &s) == CUDA_SUCCESS);
+  REQUIRE(addPtx(s, kDevrtUser, "devrt_user.ptx") == CUDA_SUCCESS);
+  void *image = nullptr;
+  size_t size = 0;
+  REQUIRE(cuLinkComplete(s, &image, &size) == CUDA_SUCCESS);
+  CHECK(std::string(logs.err).empty());
+  CHECK(std::string(logs.info).find("cnpStreamCreate") != std::string::npos);
+  CUmodule mod = nullptr;
+  REQUIRE(cuModuleLoadData(&mod, image) == CUDA_SUCCESS);
+  CHECK(cuLinkDestroy(s) == CUDA_SUCCESS);
+  CUfunction fn = nullptr;
+  REQUIRE(cuModuleGetFunction(&fn, mod, "devrt") == CUDA_SUCCESS);
+  CUdeviceptr out = 0;
+  REQUIRE(cuMemAlloc(&out, 16) == CUDA_SUCCESS);
+  REQUIRE(cuMemsetD8(out, 0xff, 16) == CUDA_SUCCESS);
+  void *args[] = {&out};
+  REQUIRE(cuLaunchKernel(fn, 1, 1, 1, 1, 1, 1, 0, nullptr, args, nullptr) == CUDA_SUCCESS);
+  unsigned long long host[2] = {};
+  REQUIRE(cuMemcpyDtoH(host, out, sizeof host) == CUDA_SUCCESS);
+  CHECK((host[0] & 0xffffffffu) == 801); // cudaErrorNotSupported
+  CHECK(host[1] == 0);
+  cuMemFree(out);
+  CHECK(cuModuleUnload(mod) == CUDA_SUCCESS);
+}

@@ -25,6 +25,21 @@ TEST_CASE("allocations: alloc, range, attributes, free") {
   CHECK(cuMemAlloc(&p, 0) == CUDA_ERROR_INVALID_VALUE);
 }
 
+TEST_CASE("page-locked host memory has an address range (unified addressing)") {
+  ContextFixture f;
+  void *h = nullptr;
+  REQUIRE(cuMemHostAlloc(&h, 40, CU_MEMHOSTALLOC_DEVICEMAP) == CUDA_SUCCESS);
+  CUdeviceptr d = 0;
+  REQUIRE(cuMemHostGetDevicePointer(&d, h, 0) == CUDA_SUCCESS);
+  CUdeviceptr base = 0;
+  size_t size = 0;
+  CHECK(cuMemGetAddressRange(&base, &size, d + 8) == CUDA_SUCCESS);
+  CHECK(base == d);
+  CHECK(size == 40);
+  CHECK(cuMemFreeHost(h) == CUDA_SUCCESS);
+  CHECK(cuMemGetAddressRange(&base, &size, d) == CUDA_ERROR_NOT_FOUND);
+}
+
 TEST_CASE("an impossible allocation is out of memory, and the process keeps working") {
   ContextFixture f;
   CUdeviceptr p = 0;

@@ -1,4 +1,5 @@
 #include "conformance.h"
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -159,4 +160,204 @@ TEST_CASE("launches validate their arguments") {
                        nullptr) == CUDA_ERROR_INVALID_HANDLE);
   CHECK(cuLaunchKernel(fn, 1, 1, 1, 1, 1, 1, 0, reinterpret_cast<CUstream>(0x1000), nullptr, nullptr) ==
         CUDA_ERROR_INVALID_HANDLE);
+}
+
+TEST_CASE("a kernel's CONST_SIZE_BYTES counts its module's .const variables") {
+  ContextFixture f;
+  Module mod(kPtx);
+  CUfunction fn = nullptr;
+  REQUIRE(cuModuleGetFunction(&fn, mod.m, "scale") == CUDA_SUCCESS);
+  int v = -1;
+  CHECK(cuFuncGetAttribute(&v, CU_FUNC_ATTRIBUTE_CONST_SIZE_BYTES, fn) == CUDA_SUCCESS);
+  CHECK(v == 8); // coeffs[8]
+}
+
+namespace {
+// Spins, then stores 1234: long enough to still be running when the host
+// unloads its library.
+const char *kSpinPtx = R"(
+.version 8.0
+.target sm_75
+.address_size 64
+
+.visible .entry spin(.param .u64 out, .param .u32 n)
+{
+  .reg .b64 %rd<2>;
+  .reg .b32 %r<4>;
+  .reg .pred %p;
+  ld.param.u64 %rd1, [out];
+  ld.param.u32 %r1, [n];
+  mov.u32 %r2, 0;
+LOOP:
+  st.volatile.global.u32 [%rd1], %r2;
+  add.u32 %r2, %r2, 1;
+  setp.lt.u32 %p, %r2, %r1;
+  @%p bra LOOP;
+  mov.u32 %r3, 1234;
+  st.global.u32 [%rd1], %r3;
+  ret;
+}
+)";
+} // namespace
+
+TEST_CASE("unloading a library waits for its kernels still queued or running") {
+  ContextFixture f;
+  CUstream s = nullptr;
+  REQUIRE(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING) == CUDA_SUCCESS);
+  CUdeviceptr out = 0;
+  REQUIRE(cuMemAlloc(&out, 4) == CUDA_SUCCESS);
+  for (int round = 0; round < 3; ++round) {
+    CUlibrary lib = nullptr;
+    REQUIRE(cuLibraryLoadData(&lib, kSpinPtx, nullptr, nullptr, 0, nullptr, nullptr, 0) == CUDA_SUCCESS);
+    CUkernel k = nullptr;
+    REQUIRE(cuLibraryGetKernel(&k, lib, "spin") == CUDA_SUCCESS);
+    unsigned n = 2000000;
+    void *args[] = {&out, &n};
+    REQUIRE(cuLaunchKernel(reinterpret_cast<CUfunction>(k), 1, 1, 1, 1, 1, 1, 0, s, args, nullptr) ==
+            CUDA_SUCCESS);
+    CHECK(cuLibraryUnload(lib) == CUDA_SUCCESS); // numba: unload right after the launch
+    CHECK(cuStreamSynchronize(s) == CUDA_SUCCESS);
+    unsigned value = 0;
+    CHECK(cuMemcpyDtoH(&value, out, 4) == CUDA_SUCCESS);
+    CHECK(value == 1234);
+  }
+  cuMemFree(out);
+  cuStreamDestroy(s);
+}
+
+namespace {
+// Stores the generic address of a 256-aligned .shared array and of a
+// 1024-aligned one declared after a small one.
+const char *kSharedAlignPtx = R"(
+.version 8.0
+.target sm_75
+.address_size 64
+
+.visible .entry where(.param .u64 out)
+{
+  .shared .align 4 .b8 small[4];
+  .shared .align 256 .b8 a256[8];
+  .shared .align 1024 .b8 a1024[8];
+  .reg .b64 %rd<8>;
+  .reg .b32 %r<2>;
+  ld.param.u64 %rd1, [out];
+  mov.u32 %r1, %ctaid.x;
+  mul.wide.u32 %rd5, %r1, 24;
+  add.u64 %rd1, %rd1, %rd5;
+  mov.u64 %rd2, small;
+  cvta.shared.u64 %rd2, %rd2;
+  st.global.u64 [%rd1], %rd2;
+  mov.u64 %rd3, a256;
+  cvta.shared.u64 %rd3, %rd3;
+  st.global.u64 [%rd1+8], %rd3;
+  mov.u64 %rd4, a1024;
+  cvta.shared.u64 %rd4, %rd4;
+  st.global.u64 [%rd1+16], %rd4;
+  ret;
+}
+)";
+} // namespace
+
+TEST_CASE(".shared variables get the alignment they declare as addresses") {
+  ContextFixture f;
+  Module mod(kSharedAlignPtx);
+  CUfunction fn = nullptr;
+  REQUIRE(cuModuleGetFunction(&fn, mod.m, "where") == CUDA_SUCCESS);
+  constexpr unsigned blocks = 4;
+  CUdeviceptr out = 0;
+  REQUIRE(cuMemAlloc(&out, blocks * 24) == CUDA_SUCCESS);
+  void *args[] = {&out};
+  for (unsigned coop = 0; coop < 2; ++coop) { // pooled blocks, then a cooperative grid
+    REQUIRE(cuMemsetD8(out, 0, blocks * 24) == CUDA_SUCCESS);
+    if (coop)
+      REQUIRE(cuLaunchCooperativeKernel(fn, blocks, 1, 1, 1, 1, 1, 0, nullptr, args) == CUDA_SUCCESS);
+    else
+      REQUIRE(cuLaunchKernel(fn, blocks, 1, 1, 1, 1, 1, 0, nullptr, args, nullptr) == CUDA_SUCCESS);
+    std::uint64_t addr[blocks * 3] = {};
+    REQUIRE(cuMemcpyDtoH(addr, out, sizeof addr) == CUDA_SUCCESS);
+    for (unsigned b = 0; b < blocks; ++b) {
+      CHECK(addr[b * 3] != 0);
+      CHECK(addr[b * 3] % 4 == 0);
+      CHECK(addr[b * 3 + 1] % 256 == 0);
+      CHECK(addr[b * 3 + 2] % 1024 == 0);
+    }
+  }
+  cuMemFree(out);
+}
+
+namespace {
+// nvcc -rdc=true: assert() in a non-inlined device function (numba-cuda's
+// NRT memsys module has one). The CPU JIT may refuse it (then the launch is
+// an error), but a failed compile must never take the process down.
+const char *kAssertInFuncPtx = R"(
+.version 8.0
+.target sm_75
+.address_size 64
+.extern .func __assertfail(.param .b64 a0, .param .b64 a1, .param .b32 a2, .param .b64 a3, .param .b64 a4);
+.global .align 1 .b8 msg[4] = {110, 111, 33, 0};
+
+.visible .func check(.param .b64 p)
+{
+  .reg .pred %p<2>;
+  .reg .b64 %rd<4>;
+  ld.param.u64 %rd1, [p];
+  setp.ne.s64 %p1, %rd1, 0;
+  @%p1 bra DONE;
+  mov.u64 %rd2, msg;
+  cvta.global.u64 %rd3, %rd2;
+  {
+  .param .b64 param0;
+  st.param.b64 [param0+0], %rd3;
+  .param .b64 param1;
+  st.param.b64 [param1+0], %rd3;
+  .param .b32 param2;
+  st.param.b32 [param2+0], 2;
+  .param .b64 param3;
+  st.param.b64 [param3+0], %rd3;
+  .param .b64 param4;
+  st.param.b64 [param4+0], 1;
+  call.uni __assertfail, (param0, param1, param2, param3, param4);
+  }
+DONE:
+  ret;
+}
+
+.visible .entry k(.param .u64 out)
+{
+  .reg .b32 %r<2>;
+  .reg .b64 %rd<3>;
+  ld.param.u64 %rd1, [out];
+  cvta.to.global.u64 %rd2, %rd1;
+  {
+  .param .b64 param0;
+  st.param.b64 [param0+0], %rd1;
+  call.uni check, (param0);
+  }
+  mov.u32 %r1, 1;
+  st.global.u32 [%rd2], %r1;
+  ret;
+}
+)";
+} // namespace
+
+TEST_CASE("a kernel calling a device function that asserts runs, or fails to compile cleanly") {
+  ContextFixture f;
+  Module mod(kAssertInFuncPtx);
+  CUfunction fn = nullptr;
+  REQUIRE(cuModuleGetFunction(&fn, mod.m, "k") == CUDA_SUCCESS);
+  CUdeviceptr out = 0;
+  REQUIRE(cuMemAlloc(&out, 4) == CUDA_SUCCESS);
+  REQUIRE(cuMemsetD32(out, 0, 1) == CUDA_SUCCESS);
+  void *args[] = {&out};
+  const CUresult launched = cuLaunchKernel(fn, 1, 1, 1, 1, 1, 1, 0, nullptr, args, nullptr);
+  unsigned value = 0;
+  CHECK(cuMemcpyDtoH(&value, out, 4) == CUDA_SUCCESS); // the context is usable either way
+  if (launched == CUDA_SUCCESS) {
+    CHECK(value == 1);
+  } else {
+    MESSAGE("the CPU JIT refused the kernel: error " << launched);
+    CHECK(launched != CUDA_ERROR_ILLEGAL_ADDRESS);
+    CHECK(value == 0);
+  }
+  cuMemFree(out);
 }

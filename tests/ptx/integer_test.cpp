@@ -419,3 +419,9 @@ TEST_CASE("integer setp and selp, predicate logic") {
                 " not.pred %p4, %p3;\n or.pred %p5, %p4, %p1;\n selp.u32 %d, 1, 0, %p5;",
                 u32s(), [](U a, U b, U c) { return U(!((a < b) != (b < c)) || (a < b)); });
 }
+
+TEST_CASE("WARP_SZ is PTX's predefined constant 32") {
+  using U = uint32_t;
+  checkPairs<U>(".u32", ".u32", "add.u32 %d, %a, WARP_SZ;", u32s(), [](U a, U, U) { return a + 32; });
+  checkPairs<U>(".u32", ".u32", "mov.u32 %d, WARP_SZ;", u32s(), [](U, U, U) { return 32u; });
+}

@@ -10,8 +10,4 @@ trap 'rm -rf "$tmp"' EXIT
 export CUVIRT_JIT_CACHE="$tmp/jit" CUPY_CACHE_DIR="$tmp/cupy" NUMBA_CACHE_DIR="$tmp/numba"
 # NVVM (numba) and NVRTC's headers (CuPy) come from the toolkit.
 export CUDA_HOME="${CUDA_HOME:-${CUDA_PATH:-/usr/local/cuda}}"
-# CuPy's CUB-accelerated reductions (prebuilt in cupy/cuda/cub.so) do not
-# run on cuvirt yet (tests/python/README.md); its plain reduction kernels
-# exercise the same driver paths.
-export CUPY_ACCELERATORS="${CUPY_ACCELERATORS-}"
 "$run" -- python3 "$script"

@@ -3,17 +3,26 @@
 //   remote_probe forged ENDPOINT          forged pointers and handles are refused
 //   remote_probe quota ENDPOINT BYTES     commits beyond the quota get OUT_OF_MEMORY
 //   remote_probe corpus ENDPOINT FILE...  malformed frames get error replies, server keeps serving
-//   remote_probe stats ENDPOINT           prints "sessions committed rejected"
+//   remote_probe stats ENDPOINT           prints "sessions committed rejected bulk_bytes"
+//   remote_probe bulk ENDPOINT            the bulk socket: forged/used tokens refused, data correct
+//   remote_probe bulk-off ENDPOINT        a server with --bulk=off offers no bulk socket
+//   remote_probe fake ENDPOINT MODE SECS  a fake server that breaks bulk reads (size|short|stall)
 #include "remote/protocol/protocol.h"
+#include <arpa/inet.h>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <cuda.h>
 #include <fstream>
 #include <iterator>
+#include <netinet/in.h>
 #include <optional>
+#include <poll.h>
 #include <string>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <vector>
 #include <zmq.h>
 
@@ -127,8 +136,18 @@ public:
         fb, 1, wire::Request::Hello,
         wire::CreateHello(fb, kVersionMin, kVersionMax, fb.CreateString("probe")).Union()));
     auto r = call(fb, 1);
-    return r && r->code == 0 && r->msg->response_type() == wire::Response::HelloReply;
+    if (!r || r->code != 0 || r->msg->response_type() != wire::Response::HelloReply)
+      return false;
+    const auto *h = r->msg->response_as_HelloReply();
+    session = h->session();
+    bulkPort = h->bulk_port();
+    if (h->bulk_token() != nullptr)
+      token.assign(reinterpret_cast<const char *>(h->bulk_token()->data()), h->bulk_token()->size());
+    return true;
   }
+  std::uint64_t session = 0;
+  std::uint32_t bulkPort = 0;
+  std::string token;
   int commit(std::uint64_t seq, std::uint64_t address, std::uint64_t bytes) {
     flatbuffers::FlatBufferBuilder fb;
     fb.Finish(wire::CreateClientMessage(fb, seq, wire::Request::Commit,
@@ -144,10 +163,10 @@ public:
     auto r = call(fb, seq, &bytes);
     return r ? r->code : -1;
   }
-  std::optional<Reply> read(std::uint64_t seq, std::uint64_t address, std::uint64_t n) {
+  std::optional<Reply> read(std::uint64_t seq, std::uint64_t address, std::uint64_t n, bool bulk = false) {
     flatbuffers::FlatBufferBuilder fb;
     fb.Finish(wire::CreateClientMessage(fb, seq, wire::Request::Read,
-                                        wire::CreateRead(fb, 0, 0, address, n, 1, 0, 0).Union()));
+                                        wire::CreateRead(fb, 0, 0, address, n, 1, 0, 0, bulk).Union()));
     return call(fb, seq);
   }
   bool ping() {
@@ -388,6 +407,239 @@ int gencorpus(const std::string &dir) {
   return 0;
 }
 
+/// Opens a bulk connection to 127.0.0.1:port and sends `opening`; returns
+/// the fd once the server accepted (kBulkAccepted), else -1 with `*refused`
+/// set when the server closed it within `waitMs`.
+int bulkOpen(std::uint32_t port, const std::string &opening, bool *refused, int waitMs = 3000) {
+  *refused = false;
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  if (connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0) {
+    close(fd);
+    return -1;
+  }
+  if (!opening.empty())
+    (void)!::send(fd, opening.data(), opening.size(), MSG_NOSIGNAL);
+  pollfd p{fd, POLLIN, 0};
+  char ack = 0;
+  const ssize_t r = ::poll(&p, 1, waitMs) == 1 ? ::recv(fd, &ack, 1, 0) : -2;
+  if (r == 1 && ack == kBulkAccepted)
+    return fd;
+  *refused = r == 0 || (r < 0 && r != -2); // closed (or reset) by the server, not a timeout
+  close(fd);
+  return -1;
+}
+
+std::string bulkOpening(std::uint64_t session, const std::string &token) {
+  std::string o(kBulkMagic, sizeof kBulkMagic);
+  for (int i = 0; i < 8; ++i)
+    o.push_back(static_cast<char>(session >> (8 * i)));
+  return o + token;
+}
+
+bool recvAll(int fd, char *p, std::size_t n, int timeoutMs) {
+  while (n > 0) {
+    pollfd pf{fd, POLLIN, 0};
+    if (::poll(&pf, 1, timeoutMs) != 1)
+      return false;
+    const ssize_t r = ::recv(fd, p, n, 0);
+    if (r <= 0)
+      return false;
+    p += r;
+    n -= static_cast<std::size_t>(r);
+  }
+  return true;
+}
+
+int bulk(void *ctx, const std::string &ep, bool expectOff) {
+  Client a(ctx, ep), b(ctx, ep);
+  EXPECT(a.hello() && b.hello(), "sessions A and B");
+  if (expectOff) {
+    EXPECT(a.bulkPort == 0 && a.token.empty(), "no bulk socket offered: port %u", a.bulkPort);
+    return g_failures == 0 ? 0 : 1;
+  }
+  EXPECT(a.bulkPort != 0 && a.token.size() == kBulkTokenBytes,
+         "A is offered a bulk socket: port %u, token %zu", a.bulkPort, a.token.size());
+  EXPECT(b.bulkPort == a.bulkPort && b.token != a.token, "B gets its own token");
+  if (a.bulkPort == 0 || a.token.size() != kBulkTokenBytes)
+    return 1;
+  bool refused = false;
+  // Forged openings: a wrong token, B's token for A's session, a bad magic,
+  // a short opening, and silence; the server closes each.
+  std::string wrong = a.token;
+  wrong.back() = static_cast<char>(wrong.back() ^ 1);
+  EXPECT(bulkOpen(a.bulkPort, bulkOpening(a.session, wrong), &refused) < 0 && refused, "wrong token refused");
+  EXPECT(bulkOpen(a.bulkPort, bulkOpening(a.session, b.token), &refused) < 0 && refused,
+         "another session's token refused");
+  EXPECT(bulkOpen(a.bulkPort, bulkOpening(a.session + 1000, a.token), &refused) < 0 && refused,
+         "unknown session refused");
+  std::string badMagic = bulkOpening(a.session, a.token);
+  badMagic[0] = 'X';
+  EXPECT(bulkOpen(a.bulkPort, badMagic, &refused) < 0 && refused, "bad magic refused");
+  EXPECT(bulkOpen(a.bulkPort, bulkOpening(a.session, a.token).substr(0, 20), &refused) < 0 && refused,
+         "short opening closed (bounded wait)");
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT(bulkOpen(a.bulkPort, "", &refused, 5000) < 0 && refused, "silent connection closed");
+  const double silentMs =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT(silentMs < 4000, "silent connection closed within the handshake limit: %.0f ms", silentMs);
+  // The right token, once.
+  const int fd = bulkOpen(a.bulkPort, bulkOpening(a.session, a.token), &refused);
+  EXPECT(fd >= 0, "A's own token accepted");
+  EXPECT(bulkOpen(a.bulkPort, bulkOpening(a.session, a.token), &refused) < 0 && refused,
+         "a used token is refused");
+  if (fd < 0)
+    return 1;
+  // Data over it: the bytes of each read, in order, exactly.
+  const std::uint64_t base = freeRange(8 << 20);
+  EXPECT(a.commit(10, base, 2 << 20) == CUDA_SUCCESS, "A commits");
+  std::string pattern(1 << 20, '\0');
+  for (std::size_t i = 0; i < pattern.size(); ++i)
+    pattern[i] = static_cast<char>(i * 7 + 3);
+  EXPECT(a.write(11, base, pattern) == CUDA_SUCCESS, "A writes");
+  auto r1 = a.read(12, base + 5, 300000, true);
+  EXPECT(r1 && r1->code == 0 && r1->msg->response_as_ReadData() && r1->msg->response_as_ReadData()->bulk() &&
+             r1->msg->response_as_ReadData()->bytes() == 300000 && r1->data.empty(),
+         "a bulk read: status and size over zmq, no data frame");
+  // A read outside the session: refused, and nothing goes on the socket.
+  auto bad = a.read(13, base + (2 << 20) - 8, 64, true);
+  EXPECT(bad && bad->code == CUDA_ERROR_INVALID_VALUE, "bulk read past the commit refused");
+  auto r2 = a.read(14, base + 1000, 4096, true);
+  EXPECT(r2 && r2->code == 0 && r2->msg->response_as_ReadData()->bulk(), "a second bulk read");
+  std::string got(300000 + 4096, '\0');
+  EXPECT(recvAll(fd, got.data(), got.size(), 5000), "the bytes of both reads arrive");
+  EXPECT(got.substr(0, 300000) == pattern.substr(5, 300000) &&
+             got.substr(300000) == pattern.substr(1000, 4096),
+         "the bytes are the memory's, in request order");
+  pollfd pf{fd, POLLIN, 0};
+  EXPECT(::poll(&pf, 1, 300) == 0, "nothing more on the socket (the refused read sent nothing)");
+  // B has no bulk socket: its bulk read falls back to a zmq data frame.
+  const std::uint64_t bBase = freeRange(4 << 20);
+  EXPECT(b.commit(20, bBase, 2 << 20) == CUDA_SUCCESS, "B commits");
+  EXPECT(b.write(21, bBase, "B's data") == CUDA_SUCCESS, "B writes");
+  auto rb = b.read(22, bBase, 8, true);
+  EXPECT(rb && rb->code == 0 && rb->data == "B's data", "without a bulk socket the data comes over zmq");
+  // B cannot read A's memory over A's socket either.
+  auto steal = b.read(23, base, 64, true);
+  EXPECT(steal && steal->code == CUDA_ERROR_INVALID_VALUE, "B's bulk read of A's memory refused");
+  EXPECT(::poll(&pf, 1, 300) == 0, "and nothing appears on A's socket");
+  close(fd);
+  return g_failures == 0 ? 0 : 1;
+}
+
+/// A fake cuvirtd for the client's bulk error paths: it answers Hello with
+/// one device and a bulk socket, every other call with success, Pings with
+/// Pong, and bulk reads wrongly, per `mode`:
+///   size   ReadData says one byte more than was asked (nothing sent)
+///   short  the right size, half the bytes, then the bulk socket closes
+///   stall  the right size, half the bytes, then nothing (pings still answered)
+/// Prints "listening" once bound; serves for `seconds`.
+int fakeServer(void *ctx, const std::string &ep, const std::string &mode, int seconds) {
+  void *router = zmq_socket(ctx, ZMQ_ROUTER);
+  int linger = 0;
+  zmq_setsockopt(router, ZMQ_LINGER, &linger, sizeof linger);
+  if (zmq_bind(router, ep.c_str()) != 0)
+    return 1;
+  const int ls = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t alen = sizeof a;
+  if (bind(ls, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0 || listen(ls, 4) != 0 ||
+      getsockname(ls, reinterpret_cast<sockaddr *>(&a), &alen) != 0)
+    return 1;
+  const std::uint32_t port = ntohs(a.sin_port);
+  std::printf("listening\n");
+  std::fflush(stdout);
+  int bulkFd = -1;
+  std::vector<char> zeros(64 << 20, 7);
+  auto reply = [&](const std::string &routing, flatbuffers::FlatBufferBuilder &fb) {
+    zmq_send(router, routing.data(), routing.size(), ZMQ_SNDMORE);
+    zmq_send(router, fb.GetBufferPointer(), fb.GetSize(), 0);
+  };
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (std::chrono::steady_clock::now() < end) {
+    zmq_pollitem_t items[2] = {{router, 0, ZMQ_POLLIN, 0}, {nullptr, ls, ZMQ_POLLIN, 0}};
+    zmq_poll(items, 2, 50);
+    if ((items[1].revents & ZMQ_POLLIN) != 0) {
+      const int fd = accept4(ls, nullptr, nullptr, SOCK_CLOEXEC);
+      char opening[kBulkHelloBytes];
+      if (fd >= 0 && recvAll(fd, opening, sizeof opening, 2000)) {
+        (void)!::send(fd, &kBulkAccepted, 1, MSG_NOSIGNAL);
+        bulkFd = fd;
+      }
+    }
+    if ((items[0].revents & ZMQ_POLLIN) == 0)
+      continue;
+    std::vector<std::string> parts;
+    for (bool more = true; more;) {
+      zmq_msg_t m;
+      zmq_msg_init(&m);
+      zmq_msg_recv(&m, router, 0);
+      parts.emplace_back(static_cast<char *>(zmq_msg_data(&m)), zmq_msg_size(&m));
+      more = zmq_msg_more(&m) != 0;
+      zmq_msg_close(&m);
+    }
+    if (parts.size() < 2)
+      continue;
+    std::vector<std::uint64_t> aligned((parts[1].size() + 7) / 8);
+    std::memcpy(aligned.data(), parts[1].data(), parts[1].size());
+    std::string why;
+    const auto *m = decodeClient(aligned.data(), parts[1].size(), why);
+    if (m == nullptr)
+      continue;
+    flatbuffers::FlatBufferBuilder fb;
+    switch (m->request_type()) {
+    case wire::Request::Hello: {
+      std::vector<int> attrs(CU_DEVICE_ATTRIBUTE_MAX, 1);
+      attrs[CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR] = 8;
+      attrs[CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR] = 0;
+      attrs[CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK] = 1024;
+      attrs[CU_DEVICE_ATTRIBUTE_WARP_SIZE] = 32;
+      std::vector<flatbuffers::Offset<wire::DeviceInfo>> devs{
+          wire::CreateDeviceInfo(fb, fb.CreateString("fake"), 1ull << 30,
+                                 fb.CreateVector(std::vector<std::uint8_t>(16, 1)), fb.CreateVector(attrs))};
+      auto body = wire::CreateHelloReply(fb, kVersionMax, 1, fb.CreateString("fake"), fb.CreateVector(devs),
+                                         1000, 0, kMaxControlFrame, 0, port,
+                                         fb.CreateVector(std::vector<std::uint8_t>(kBulkTokenBytes, 0)));
+      fb.Finish(wire::CreateServerMessage(fb, m->seq(), 0, 0, wire::Response::HelloReply, body.Union()));
+      break;
+    }
+    case wire::Request::Ping:
+      fb.Finish(wire::CreateServerMessage(fb, 0, 0, 0, wire::Response::Pong, wire::CreatePong(fb).Union()));
+      break;
+    case wire::Request::Read: {
+      const auto *r = m->request_as_Read();
+      const std::uint64_t n = r->width() * r->rows();
+      if (!r->bulk() || bulkFd < 0 || n > zeros.size())
+        return 1; // the client should have asked for the bulk socket
+      fb.Finish(wire::CreateServerMessage(
+          fb, m->seq(), 0, 0, wire::Response::ReadData,
+          wire::CreateReadData(fb, r->tag(), true, mode == "size" ? n + 1 : n).Union()));
+      reply(parts[0], fb);
+      if (mode != "size")
+        (void)!::send(bulkFd, zeros.data(), n / 2, MSG_NOSIGNAL);
+      if (mode == "short") {
+        close(bulkFd);
+        bulkFd = -1;
+      }
+      continue;
+    }
+    default:
+      if (m->seq() == 0)
+        continue;
+      fb.Finish(wire::CreateServerMessage(fb, m->seq(), 0));
+      break;
+    }
+    reply(parts[0], fb);
+  }
+  zmq_close(router);
+  return 0;
+}
+
 int stats(void *ctx, const std::string &ep) {
   Client c(ctx, ep);
   flatbuffers::FlatBufferBuilder fb;
@@ -397,8 +649,8 @@ int stats(void *ctx, const std::string &ep) {
   if (!r || r->msg->response_type() != wire::Response::StatsReply)
     return 1;
   const auto *s = r->msg->response_as_StatsReply();
-  std::printf("%u %llu %llu\n", s->sessions(), (unsigned long long)s->committed(),
-              (unsigned long long)s->rejected_messages());
+  std::printf("%u %llu %llu %llu\n", s->sessions(), (unsigned long long)s->committed(),
+              (unsigned long long)s->rejected_messages(), (unsigned long long)s->bulk_bytes());
   return 0;
 }
 
@@ -406,7 +658,7 @@ int stats(void *ctx, const std::string &ep) {
 
 int main(int argc, char **argv) {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: remote_probe forged|quota|corpus|stats ENDPOINT [...]\n");
+    std::fprintf(stderr, "usage: remote_probe forged|quota|corpus|stats|bulk|bulk-off ENDPOINT [...]\n");
     return 2;
   }
   void *ctx = zmq_ctx_new();
@@ -422,6 +674,10 @@ int main(int argc, char **argv) {
     rc = gencorpus(ep);
   else if (cmd == "stats")
     rc = stats(ctx, ep);
+  else if (cmd == "fake" && argc > 4)
+    rc = fakeServer(ctx, ep, argv[3], std::atoi(argv[4]));
+  else if (cmd == "bulk" || cmd == "bulk-off")
+    rc = bulk(ctx, ep, cmd == "bulk-off");
   std::printf("%s: %s\n", cmd.c_str(), rc == 0 ? "ok" : "FAILED");
   return rc;
 }

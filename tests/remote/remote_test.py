@@ -73,8 +73,8 @@ def stats(build, endpoint):
     rc, out, err = run([os.path.join(build, "tests", "remote", "remote_probe"), "stats", endpoint], os.environ, 20)
     if rc != 0:
         return None
-    sessions, committed, rejected = map(int, out.split()[:3])
-    return {"sessions": sessions, "committed": committed, "rejected": rejected}
+    sessions, committed, rejected, bulk = map(int, out.split()[:4])
+    return {"sessions": sessions, "committed": committed, "rejected": rejected, "bulk": bulk}
 
 
 def expect(cond, what):
@@ -256,6 +256,8 @@ def case_auth(a, tmp):
         rc, out, err = run([PY, os.path.join(HERE, "smoke_ctypes.py")], client_env(a.build, srv.endpoint, extra=plain), 60)
         expect(rc != 0, "plaintext client refused by a CURVE server")
         expect("event=auth_refused" in srv.text(), "the server logged the refusal")
+        # Raw bytes beside zmq would bypass CURVE: no bulk socket with keys.
+        expect("event=bulk_listen" not in srv.text(), "no bulk listener on a CURVE server")
     finally:
         srv.stop()
 
@@ -402,6 +404,103 @@ def case_smi(a, tmp):
         srv.stop()
 
 
+def case_bulk(a, tmp):
+    """Synchronous reads take the bulk socket on plaintext tcp sessions, with
+    the right bytes around the threshold and piece boundaries; tokens are
+    checked; CUVIRT_REMOTE_BULK=0, --bulk off and ipc:// keep them on zmq."""
+    probe = os.path.join(a.build, "tests", "remote", "remote_probe")
+    script = os.path.join(HERE, "bulk_ctypes.py")
+    srv = Server(a.build, tmp, ["--insecure"], name="bulk")
+    off = Server(a.build, tmp, ["--insecure", "--bulk", "off"], name="bulk-off")
+    ipc = Server(a.build, tmp, ["--insecure"], endpoint=f"ipc://{tmp}/bulk.sock", name="bulk-ipc")
+    try:
+        rc, out, err = run([probe, "bulk", srv.endpoint], os.environ, 60)
+        print(out, err[-3000:])
+        expect(rc == 0, "forged, foreign and used tokens refused; bulk bytes exact and in order")
+        before = stats(a.build, srv.endpoint)["bulk"]
+        rc, out, err = run([PY, script, "sizes"], client_env(a.build, srv.endpoint), 180)
+        print(out, err[-3000:])
+        expect(rc == 0, "reads of every size correct over the bulk socket, nothing written past them")
+        want = int(out.split("bulk_candidate_bytes")[1].split()[0])
+        got = stats(a.build, srv.endpoint)["bulk"] - before
+        expect(got == want, f"every synchronous read >= the threshold went over the bulk socket: {got} of {want} bytes")
+        rc, out, err = run([PY, script, "sizes"], client_env(a.build, srv.endpoint, extra={"CUVIRT_REMOTE_BULK": "0"}), 180)
+        expect(rc == 0, f"CUVIRT_REMOTE_BULK=0: reads correct over zmq: {out}{err[-2000:]}")
+        expect(stats(a.build, srv.endpoint)["bulk"] - before == want, "CUVIRT_REMOTE_BULK=0: no bulk bytes")
+        for s, what in ((off, "--bulk off"), (ipc, "ipc://")):
+            rc, out, err = run([PY, script, "sizes"], client_env(a.build, s.endpoint), 180)
+            expect(rc == 0, f"{what}: reads correct over zmq: {out}{err[-2000:]}")
+            expect(stats(a.build, s.endpoint)["bulk"] == 0, f"{what}: no bulk socket used")
+        rc, out, err = run([probe, "bulk-off", off.endpoint], os.environ, 60)
+        expect(rc == 0, f"--bulk off: no bulk socket offered: {out}{err[-1000:]}")
+    finally:
+        for s in (srv, off, ipc):
+            s.stop()
+    expect("event=bulk_refused" in srv.text() and "event=bulk_open" in srv.text(), "refusals and the accepted socket logged")
+    expect("event=bulk_listen" not in off.text() + ipc.text(), "no bulk listener with --bulk off or on ipc://")
+
+
+def case_bulk_death(a, tmp):
+    """A server killed (SIGKILL) or frozen (SIGSTOP) in the middle of bulk
+    reads: the client's copy fails with CUDA_ERROR_DEVICE_UNAVAILABLE within
+    bounded time."""
+    script = os.path.join(HERE, "bulk_ctypes.py")
+    for how in ("kill", "stop"):
+        srv = Server(a.build, tmp, ["--insecure"], name=f"bulk-{how}")
+        p = subprocess.Popen([PY, script, "loop"],
+                             env=client_env(a.build, srv.endpoint, extra={"CUVIRT_REMOTE_TIMEOUT_MS": "2000"}),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            expect(p.stdout.readline().strip() == "ready", f"{how}: client reading 64 MiB pieces")
+            time.sleep(0.3)
+            srv.proc.send_signal(signal.SIGKILL if how == "kill" else signal.SIGSTOP)
+            t0 = time.monotonic()
+            try:
+                out, err = p.communicate(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                raise SystemExit(f"FAIL: {how}: the client hung in a bulk read")
+            took = time.monotonic() - t0
+            print(out, err[-1500:])
+            expect(p.returncode == 0, f"{how}: CUDA_ERROR_DEVICE_UNAVAILABLE after {took:.1f} s (exit {p.returncode})")
+            expect(took < 6, f"{how}: within the server timeout plus margin ({took:.1f} s; timeout 2 s)")
+            if how == "kill":
+                # The bulk socket's end says so at once, without the timeout.
+                expect(took < 1.5, f"kill: noticed by the closed bulk socket ({took:.2f} s)")
+        finally:
+            if p.poll() is None:
+                p.kill()
+            if srv.proc.poll() is None:
+                srv.proc.send_signal(signal.SIGCONT)
+                srv.proc.kill()
+                srv.proc.wait()
+            srv.log.close()
+
+
+def case_bulk_faults(a, tmp):
+    """A server that breaks the bulk stream: a size that differs from the
+    request gives CUDA_ERROR_INVALID_VALUE, a short read then a closed socket
+    or a stall gives CUDA_ERROR_DEVICE_UNAVAILABLE in bounded time; never a
+    write outside the destination (remote_probe fake)."""
+    probe = os.path.join(a.build, "tests", "remote", "remote_probe")
+    script = os.path.join(HERE, "bulk_ctypes.py")
+    for mode, code in (("size", 1), ("short", 46), ("stall", 46)):
+        ep = f"tcp://127.0.0.1:{free_port()}"
+        fake = subprocess.Popen([probe, "fake", ep, mode, "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            expect(fake.stdout.readline().strip() == "listening", f"{mode}: fake server up")
+            t0 = time.monotonic()
+            rc, out, err = run([PY, script, "fault", str(code)],
+                               client_env(a.build, ep, extra={"CUVIRT_REMOTE_TIMEOUT_MS": "2000"}), 60)
+            took = time.monotonic() - t0
+            print(out, err[-1500:])
+            expect(rc == 0, f"{mode}: the read failed with {code} and wrote nothing outside its buffer ({took:.1f} s)")
+            expect(took < 10, f"{mode}: within bounded time ({took:.1f} s, timeout 2 s)")
+        finally:
+            fake.kill()
+            fake.wait()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", required=True)
@@ -410,7 +509,8 @@ def main():
     a = ap.parse_args()
     cases = {"smoke": case_smoke, "program": case_program, "sigkill-client": case_sigkill_client,
              "server-death": case_server_death, "auth": case_auth, "probe": case_probe, "kernel": case_kernel,
-             "smi": case_smi, "select": case_select, "peer": case_peer, "config": case_config}
+             "smi": case_smi, "select": case_select, "peer": case_peer, "config": case_config,
+             "bulk": case_bulk, "bulk-death": case_bulk_death, "bulk-faults": case_bulk_faults}
     tmp = tempfile.mkdtemp(prefix="cuvirt-remote-")
     try:
         rc = cases[a.case](a, tmp)

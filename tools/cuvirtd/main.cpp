@@ -102,6 +102,11 @@ int main(int argc, char **argv) {
       ->check(CLI::Range(10, 60000));
   app.add_option("--session-timeout-ms", config.sessionTimeoutMs, "silence after which a session is freed")
       ->check(CLI::Range(100, 3600000));
+  std::string bulkMode = "plain";
+  app.add_option("--bulk", bulkMode,
+                 "device->host data over a plain TCP socket beside zmq: plain (default; --insecure tcp "
+                 "endpoints only, never with --key) or off")
+      ->check(CLI::IsMember({"off", "plain"}));
   app.add_option("--name", config.name, "this server's name in listings");
   app.add_option("--log-level", level, "trace, debug, info, warn, error");
   std::string keygenName;
@@ -120,6 +125,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   config.endpoints = listen;
+  config.bulk = bulkMode == "plain";
   if (!keyFile.empty()) {
     if (!cuvirt::remote::readKeyFile(keyFile, &config.publicKey, &config.secretKey).ok()) {
       std::cerr << "cuvirtd: " << cuvirt::lastErrorMessage() << "\n";

@@ -22,6 +22,14 @@ public:
   std::unique_ptr<Queue> createQueue(int priority, ErrorSink *errors) override;
   Status copyNow(const CopyOp &op) override;
   Status fillNow(const FillOp &op) override;
+  // Virtual memory management: physical memory is a memfd, mapped shared.
+  [[nodiscard]] bool supportsVmm() const override { return true; }
+  Expected<std::shared_ptr<PhysicalMemory>> createPhysical(std::size_t bytes) override;
+  Expected<std::shared_ptr<PhysicalMemory>> importPhysical(int fd) override;
+  Status mapPhysical(std::uint64_t address, std::size_t bytes, PhysicalMemory &memory,
+                     std::size_t offset) override;
+  Status unmapPhysical(std::uint64_t address, std::size_t bytes) override;
+  Status setAccess(std::uint64_t address, std::size_t bytes, unsigned access) override;
   Expected<std::unique_ptr<BackendModule>> loadModule(const ModuleSource &source, std::string &log) override;
 
 private:

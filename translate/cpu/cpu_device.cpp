@@ -1,10 +1,15 @@
 // The host CPU as a CUDA device: its properties and its memory.
 #include "runtime/log.h"
 #include "translate/cpu/cpu_backend.h"
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
 #include <fstream>
+#include <string_view>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
 #include <xxhash.h>
@@ -147,8 +152,13 @@ DeviceProps makeProps() {
   set(CU_DEVICE_ATTRIBUTE_HOST_REGISTER_SUPPORTED, 1);
   set(CU_DEVICE_ATTRIBUTE_PAGEABLE_MEMORY_ACCESS_USES_HOST_PAGE_TABLES, 1);
   set(CU_DEVICE_ATTRIBUTE_DIRECT_MANAGED_MEM_ACCESS_FROM_HOST, 1);
-  set(CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED, 0);
-  set(CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR_SUPPORTED, 0);
+  set(CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED, 1);         // memfd-backed (runtime/vmm.cpp)
+  set(CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR_SUPPORTED, 1); // the memfd itself
+  set(CU_DEVICE_ATTRIBUTE_CAN_USE_STREAM_MEM_OPS_V1, 1);                   // runtime/stream_memops.cpp
+  set(CU_DEVICE_ATTRIBUTE_CAN_USE_64_BIT_STREAM_MEM_OPS_V1, 1);
+  set(CU_DEVICE_ATTRIBUTE_CAN_USE_STREAM_WAIT_VALUE_NOR_V1, 1);
+  set(CU_DEVICE_ATTRIBUTE_CAN_USE_64_BIT_STREAM_MEM_OPS, 1);
+  set(CU_DEVICE_ATTRIBUTE_CAN_USE_STREAM_WAIT_VALUE_NOR, 1);
   set(CU_DEVICE_ATTRIBUTE_MAX_BLOCKS_PER_MULTIPROCESSOR, 32);
   set(CU_DEVICE_ATTRIBUTE_GENERIC_COMPRESSION_SUPPORTED, 0);
   set(CU_DEVICE_ATTRIBUTE_MAX_PERSISTING_L2_CACHE_SIZE, 0);
@@ -192,6 +202,83 @@ Status CpuDevice::copyNow(const CopyOp &op) {
 
 Status CpuDevice::fillNow(const FillOp &op) {
   cpu::fillNow(op);
+  return {};
+}
+
+namespace {
+/// The name every cuvirt physical allocation's memfd carries, so an import
+/// can tell one from an arbitrary descriptor.
+constexpr const char *kMemfdName = "cuvirt-vmm";
+
+class CpuPhysical : public PhysicalMemory {
+public:
+  CpuPhysical(int fd, std::size_t bytes) : fd_(fd), bytes_(bytes) {}
+  ~CpuPhysical() override { close(fd_); }
+  CpuPhysical(const CpuPhysical &) = delete;
+  CpuPhysical &operator=(const CpuPhysical &) = delete;
+  [[nodiscard]] std::size_t size() const override { return bytes_; }
+  [[nodiscard]] int fd() const override { return fd_; }
+
+private:
+  int fd_;
+  std::size_t bytes_;
+};
+} // namespace
+
+Expected<std::shared_ptr<PhysicalMemory>> CpuDevice::createPhysical(std::size_t bytes) {
+  int fd = memfd_create(kMemfdName, MFD_CLOEXEC);
+  if (fd < 0)
+    return error(CUDA_ERROR_OUT_OF_MEMORY, "memfd_create: {}", std::strerror(errno));
+  // Sparse, like the address window: pages are backed when first touched.
+  if (ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
+    close(fd);
+    return error(CUDA_ERROR_OUT_OF_MEMORY, "cannot size physical memory of {} bytes", bytes);
+  }
+  return std::shared_ptr<PhysicalMemory>(std::make_shared<CpuPhysical>(fd, bytes));
+}
+
+Expected<std::shared_ptr<PhysicalMemory>> CpuDevice::importPhysical(int fd) {
+  char link[64], target[256] = {};
+  std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+  const ssize_t n = readlink(link, target, sizeof target - 1);
+  const std::string expected = std::string("/memfd:") + kMemfdName;
+  if (n <= 0 || std::string_view(target, n).substr(0, expected.size()) != expected)
+    return error(CUDA_ERROR_INVALID_VALUE, "descriptor {} is not cuvirt device memory", fd);
+  struct stat st{};
+  if (fstat(fd, &st) != 0 || st.st_size <= 0)
+    return error(CUDA_ERROR_INVALID_VALUE, "descriptor {}: cannot read its size", fd);
+  int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (own < 0)
+    return error(CUDA_ERROR_OUT_OF_MEMORY, "cannot duplicate descriptor {}: {}", fd, std::strerror(errno));
+  return std::shared_ptr<PhysicalMemory>(
+      std::make_shared<CpuPhysical>(own, static_cast<std::size_t>(st.st_size)));
+}
+
+Status CpuDevice::mapPhysical(std::uint64_t address, std::size_t bytes, PhysicalMemory &memory,
+                              std::size_t offset) {
+  void *p = mmap(reinterpret_cast<void *>(address), bytes, PROT_NONE, MAP_SHARED | MAP_FIXED, memory.fd(),
+                 static_cast<off_t>(offset));
+  if (p == MAP_FAILED)
+    return error(CUDA_ERROR_OUT_OF_MEMORY, "cannot map {} bytes at 0x{:x}: {}", bytes, address,
+                 std::strerror(errno));
+  return {};
+}
+
+Status CpuDevice::unmapPhysical(std::uint64_t address, std::size_t bytes) {
+  // Replacing the mapping drops the shared pages and keeps the range reserved.
+  void *p = mmap(reinterpret_cast<void *>(address), bytes, PROT_NONE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+  if (p == MAP_FAILED)
+    return error(CUDA_ERROR_OUT_OF_MEMORY, "cannot unmap 0x{:x}: {}", address, std::strerror(errno));
+  return {};
+}
+
+Status CpuDevice::setAccess(std::uint64_t address, std::size_t bytes, unsigned access) {
+  const int prot = access == CU_MEM_ACCESS_FLAGS_PROT_READWRITE ? PROT_READ | PROT_WRITE
+                   : access == CU_MEM_ACCESS_FLAGS_PROT_READ    ? PROT_READ
+                                                                : PROT_NONE;
+  if (mprotect(reinterpret_cast<void *>(address), bytes, prot) != 0)
+    return error(CUDA_ERROR_INVALID_VALUE, "cannot set access on 0x{:x}: {}", address, std::strerror(errno));
   return {};
 }
 

@@ -80,15 +80,20 @@ tbb::global_control &stackControl() {
   return control;
 }
 
+/// Where a block's shared memory starts: .shared variables declared with
+/// .align up to this (numba: cuda.shared.array(alignment=256)) get it as
+/// addresses, as on a GPU whose shared window starts at 0.
+constexpr std::size_t kSharedAlign = 4096;
+
 std::uint8_t *sharedBuffer(std::size_t bytes) {
   // Plain pointers: no thread-exit destructor (the buffer lives as long as
   // its thread, which is as long as the pool).
   thread_local std::uint8_t *buffer = nullptr;
   thread_local std::size_t capacity = 0;
   if (capacity < bytes) {
-    ::operator delete[](buffer, std::align_val_t(64));
+    ::operator delete[](buffer, std::align_val_t(kSharedAlign));
     capacity = std::max<std::size_t>(bytes, std::size_t(64) << 10);
-    buffer = static_cast<std::uint8_t *>(::operator new[](capacity, std::align_val_t(64)));
+    buffer = static_cast<std::uint8_t *>(::operator new[](capacity, std::align_val_t(kSharedAlign)));
   }
   return buffer;
 }
@@ -169,13 +174,13 @@ struct alignas(64) GridWorkspace {
 // at what the device reports resident at once (occupancy x SM count).
 void runCooperative(const LaunchOp &op, const CpuKernel &kernel, void *const *params, LaunchState &state) {
   const std::size_t blocks = std::size_t(op.grid[0]) * op.grid[1] * op.grid[2];
-  const std::size_t sharedStride =
-      (((kernel.staticSharedBytes + 15u) & ~std::size_t(15)) + op.dynamicSharedBytes + 16 + 63) &
-      ~std::size_t(63);
+  const std::size_t sharedStride = (((kernel.staticSharedBytes + 15u) & ~std::size_t(15)) +
+                                    op.dynamicSharedBytes + 16 + kSharedAlign - 1) &
+                                   ~(kSharedAlign - 1);
   auto workspace = std::make_unique<GridWorkspace>();
-  std::vector<std::uint8_t> sharedMemory(sharedStride * blocks + 64);
+  std::vector<std::uint8_t> sharedMemory(sharedStride * blocks + kSharedAlign);
   auto *shared = reinterpret_cast<std::uint8_t *>(
-      (reinterpret_cast<std::uintptr_t>(sharedMemory.data()) + 63) & ~std::uintptr_t(63));
+      (reinterpret_cast<std::uintptr_t>(sharedMemory.data()) + kSharedAlign - 1) & ~(kSharedAlign - 1));
   const auto sms = static_cast<std::uint32_t>(std::max(1, tbb::this_task_arena::max_concurrency()));
 
   struct Shared {

@@ -1,7 +1,8 @@
-// PTX -> host code, through LLVM ORC. The backend asks for a module once per
-// load; compiled code is cached on disk by image hash, compiler version and
-// host CPU.
+// PTX -> host code, through LLVM ORC. The backend compiles each kernel of a
+// module at its first use (lazyPtxModule); compiled code is cached on disk
+// per kernel by image hash, kernel, compiler version and host CPU.
 #pragma once
+#include "runtime/module_info.h"
 #include "runtime/status.h"
 #include "translate/cpu/kernel_abi.h"
 #include <cstdint>
@@ -26,7 +27,25 @@ struct CompileOptions {
   std::string cacheDir; ///< "" = no disk cache
 };
 
-/// Compiles a PTX module. On malformed PTX: CUDA_ERROR_INVALID_PTX and
+/// A module whose kernels are compiled one at a time, at first use: only the
+/// kernel and what it reaches (its functions; module variables are bound to
+/// the runtime's addresses, so every kernel sees the same ones) is lowered,
+/// block-ified, optimised and compiled, and the object is cached on disk per
+/// kernel. The PTX was checked when the module was loaded (ptx::moduleInfo).
+class LazyModule {
+public:
+  virtual ~LazyModule() = default;
+  /// Kernel `name`'s block function, compiled or loaded from the disk cache
+  /// on the first call. Thread-safe; different kernels compile concurrently.
+  /// Errors: CUDA_ERROR_NOT_FOUND (no such kernel), CUDA_ERROR_INVALID_PTX
+  /// (with "line:column: message" lines in `log`), remembered for later calls.
+  virtual Expected<BlockFn> kernel(const std::string &name, std::string &log) = 0;
+};
+
+/// `info` gives the kernels' static shared sizes (the whole module's layout).
+std::unique_ptr<LazyModule> lazyPtxModule(std::string ptx, const ModuleInfo &info, CompileOptions options);
+
+/// Compiles a whole PTX module now. On malformed PTX: CUDA_ERROR_INVALID_PTX and
 /// "line:column: message" lines in `log`.
 Expected<std::unique_ptr<CompiledModule>> compilePtx(std::string_view ptx, const CompileOptions &options,
                                                      std::string &log);

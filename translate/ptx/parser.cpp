@@ -821,6 +821,11 @@ private:
       o.name += at().text;
       next();
     }
+    if (o.name == "WARP_SZ") { // PTX's predefined constant (numba: cuda.warpsize)
+      o.kind = Operand::Kind::Int;
+      o.imm = 32;
+      o.name.clear();
+    }
     return true;
   }
 

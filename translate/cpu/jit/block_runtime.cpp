@@ -8,6 +8,9 @@
 #include <memory>
 #include <pthread.h>
 #include <thread>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 namespace cuvirt::cpu::jit {
 namespace {
@@ -57,6 +60,53 @@ void evalBarRed(const KernelDesc &d, const std::int32_t *state, CollSlot *coll, 
     else if (k == kBarRedOr)
       coll[t].result = any;
   }
+}
+
+// Clears the parked bits and returns the state every thread that has not
+// exited holds, -1 if they differ, kExit if all have exited. Runs once per
+// round of a mixed block (e.g. warp 0's shuffles after the other warps have
+// returned): four lanes at a time.
+std::int32_t liveAgreement(std::int32_t *state, std::uint32_t n) {
+  std::uint32_t t = 0;
+  std::int32_t first = kExit;
+  while (t < n && first == kExit) { // kExit has no parked bit
+    state[t] &= ~kParked;
+    first = state[t++];
+  }
+  if (first == kExit)
+    return kExit;
+  bool differ = false;
+#ifdef __SSE2__
+  const __m128i park = _mm_set1_epi32(~kParked), ex = _mm_set1_epi32(kExit), ag = _mm_set1_epi32(first);
+  __m128i ok = _mm_set1_epi32(-1);
+  for (; t + 4 <= n; t += 4) {
+    auto *p = reinterpret_cast<__m128i *>(state + t);
+    __m128i v = _mm_and_si128(_mm_loadu_si128(p), park);
+    _mm_storeu_si128(p, v);
+    ok = _mm_and_si128(ok, _mm_or_si128(_mm_cmpeq_epi32(v, ag), _mm_cmpeq_epi32(v, ex)));
+  }
+  differ = _mm_movemask_epi8(ok) != 0xffff;
+#endif
+  for (; t < n; ++t) {
+    state[t] &= ~kParked;
+    differ = differ || (state[t] != kExit && state[t] != first);
+  }
+  return differ ? -1 : first;
+}
+
+// Bit l set when lane l of a warp (`lanes` of them from s) is in state `st`.
+std::uint32_t lanesIn(const std::int32_t *s, std::uint32_t lanes, std::int32_t st) {
+  std::uint32_t m = 0, l = 0;
+#ifdef __SSE2__
+  const __m128i v = _mm_set1_epi32(st);
+  for (; l + 4 <= lanes; l += 4) {
+    __m128i eq = _mm_cmpeq_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(s + l)), v);
+    m |= std::uint32_t(_mm_movemask_ps(_mm_castsi128_ps(eq))) << l;
+  }
+#endif
+  for (; l < lanes; ++l)
+    m |= std::uint32_t(s[l] == st) << l;
+  return m;
 }
 
 } // namespace
@@ -119,28 +169,15 @@ extern "C" __attribute__((visibility("default"))) void cuvirt_cpu_jit_run(cuvirt
     // warp collectives, block barriers only once every thread is at one (or
     // has exited).
     state[n] = 0;
-    bool inLoop = false, agree = true;
-    std::int32_t agreed = -1;
-    for (std::uint32_t t = 0; t < n; ++t) {
-      if (state[t] == kExit)
-        continue;
-      state[t] &= ~kParked;
-      inLoop = inLoop || d.kinds[state[t]] == kLoop;
-      agree = agree && (agreed < 0 || agreed == state[t]);
-      agreed = state[t];
-    }
-    if (agreed < 0)
+    std::int32_t agreed = liveAgreement(state, n);
+    if (agreed == kExit)
       return; // every thread has exited
-    if (agree) {
+    if (agreed >= 0) {
       // The threads still running agree: as above, skipping the exited ones.
       std::int32_t k = d.kinds[agreed];
       if (isWarpKind(k) && d.shfl[3 * agreed] >= 0) {
-        for (std::uint32_t w = 0; w * 32 < n; ++w) {
-          std::uint32_t present = 0;
-          for (std::uint32_t l = 0; l < 32 && w * 32 + l < n; ++l)
-            present |= (state[w * 32 + l] == agreed ? 1u : 0u) << l;
-          coll[w * 32].pad = present;
-        }
+        for (std::uint32_t w = 0; w * 32 < n; ++w)
+          coll[w * 32].pad = lanesIn(state + w * 32, std::min(32u, n - w * 32), agreed);
       } else if (isWarpKind(k)) {
         evalWarpCollectives(d, state, coll, n, frame);
       } else if (k >= kBarRedPopc && k <= kBarRedOr) {
@@ -149,6 +186,9 @@ extern "C" __attribute__((visibility("default"))) void cuvirt_cpu_jit_run(cuvirt
       s = d.fastLive[agreed](env, frame, state, coll);
       continue;
     }
+    bool inLoop = false;
+    for (std::uint32_t t = 0; t < n && !inLoop; ++t)
+      inLoop = state[t] != kExit && d.kinds[state[t]] == kLoop;
     if (inLoop) {
       for (std::uint32_t t = 0; t < n; ++t)
         if (state[t] != kExit && d.kinds[state[t]] != kLoop)

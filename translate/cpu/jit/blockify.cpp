@@ -40,6 +40,7 @@
 #include <cstddef>
 #include <cstdlib>
 #include <fmt/format.h>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -95,6 +96,7 @@ enum class Sr {
   CollSlotPtr,
   ResumeHere,
   ShflResult, // cuvirt.jit.shfl: the result of an inline shuffle (see splitYields)
+  Prefetch,   // cuvirt.jit.prefetch(ptr): a later round's address (see addRoundPrefetches)
 };
 
 struct CallInfo {
@@ -145,6 +147,7 @@ CallInfo classify(StringRef name) {
               .Case("jit.collslot", Sr::CollSlotPtr)
               .Case("jit.yield", Sr::ResumeHere)
               .Case("jit.shfl", Sr::ShflResult)
+              .Case("jit.prefetch", Sr::Prefetch)
               .Default(Sr::None);
   if (ci.sr != Sr::None)
     return ci;
@@ -313,12 +316,22 @@ private:
   bool assumeChecked_ = false; // building the nest that runs when they are
   bool sawChecked_ = false;    // the region reads one of them
   bool skipExited_ = false;    // building a "fast, some threads exited" region (KernelDesc::fastLive)
+  bool lean_ = false;          // a kernel with very many resume points: only the plain nest per region
   Function *shflFn_ = nullptr;
   void rewriteInductions(Function &f, const std::vector<BasicBlock *> &entries,
                          const std::vector<std::int32_t> &kinds);
   SmallPtrSet<Value *, 8> roundSlots_; // counters of loops whose top is a kLoop resume point
   std::set<int> roundSlotIdx_;
   bool yieldAtLoops(Function &f);
+  struct RoundLoop {
+    BasicBlock *header, *resume;
+    std::vector<BasicBlock *> blocks;
+    std::map<Value *, Value *> ahead; // induction value -> its value kPrefetchRounds later
+  };
+  void addRoundPrefetches(std::vector<RoundLoop> &loops);
+  std::vector<CallInst *> prefetches_; // markers met while building a lockstep loop-round nest
+  void emitPrefetches(BasicBlock *pre, const Frame &fr, const Frame &cf);
+  bool collectPrefetches_ = false;
   bool isRematerializable(Value *v, int depth) const;
   void useUniformSlots(const std::vector<BasicBlock *> &clones, BasicBlock *regionEntry, Frame &cf,
                        const std::vector<SlotInfo> &slots, BasicBlock *entryBB);
@@ -713,6 +726,7 @@ void Blockifier::rewriteInductions(Function &f, const std::vector<BasicBlock *> 
   SmallPtrSet<BasicBlock *, 16> resume(entries.begin() + 1, entries.end());
   // (phi, header, preheader, step expanded in the preheader)
   std::vector<std::tuple<PHINode *, BasicBlock *, BasicBlock *, Value *>> cands;
+  std::map<BasicBlock *, std::vector<BasicBlock *>> loopBlocks; // by header
   {
     DominatorTree dt(f);
     LoopInfo li(dt);
@@ -740,6 +754,7 @@ void Blockifier::rewriteInductions(Function &f, const std::vector<BasicBlock *> 
         if (step->getType() != ty)
           continue;
         cands.emplace_back(&phi, l->getHeader(), pre, exp.expandCodeFor(step, ty, pre->getTerminator()));
+        loopBlocks[l->getHeader()] = l->getBlocks();
       }
     }
     exp.clear();
@@ -748,6 +763,12 @@ void Blockifier::rewriteInductions(Function &f, const std::vector<BasicBlock *> 
   // start built from an outer induction variable is rematerializable.
   std::map<BasicBlock *, Value *> counter; // header -> this iteration's index (i64)
   std::vector<PHINode *> dead;
+  // Loops that run in rounds: their loads of a later round are prefetched.
+  static const std::int64_t kAhead = [] {
+    const char *e = std::getenv("CUVIRT_JIT_PREFETCH_ROUNDS"); // experiments; 0 = off
+    return e ? std::strtoll(e, nullptr, 10) : 4;
+  }();
+  std::map<BasicBlock *, RoundLoop> rounds; // by header
   for (auto [phi, header, pre, step] : cands) {
     Value *start = phi->getIncomingValueForBlock(pre);
     if (!isRematerializable(start, 0))
@@ -761,8 +782,11 @@ void Blockifier::rewriteInductions(Function &f, const std::vector<BasicBlock *> 
       if (BasicBlock *y = header->getUniqueSuccessor())
         if (BasicBlock *r = y->getUniqueSuccessor())
           for (std::size_t e = 1; e < entries.size(); ++e)
-            if (entries[e] == r && kinds[e] == kLoop)
+            if (entries[e] == r && kinds[e] == kLoop) {
               roundSlots_.insert(slot);
+              if (kAhead > 0)
+                rounds[header] = {header, r, loopBlocks[header], {}};
+            }
       IRBuilder<> pb(pre->getTerminator());
       pb.CreateStore(pb.getInt64(-1), slot);
       IRBuilder<> hb(&*header->getFirstInsertionPt());
@@ -779,11 +803,91 @@ void Blockifier::rewriteInductions(Function &f, const std::vector<BasicBlock *> 
       Value *kk = hb.CreateZExtOrTrunc(k, phi->getType());
       nv = hb.CreateAdd(start, hb.CreateMul(kk, step), phi->getName() + ".iv");
     }
+    if (auto it = rounds.find(header); it != rounds.end()) {
+      Value *ka = hb.CreateAdd(k, hb.getInt64(std::uint64_t(kAhead)));
+      it->second.ahead[nv] =
+          phi->getType()->isPointerTy()
+              ? hb.CreateGEP(hb.getInt8Ty(), start, hb.CreateMul(ka, step))
+              : hb.CreateAdd(start, hb.CreateMul(hb.CreateZExtOrTrunc(ka, phi->getType()), step));
+    }
     phi->replaceAllUsesWith(nv);
     dead.push_back(phi);
   }
   for (PHINode *phi : dead)
     RecursivelyDeleteDeadPHINode(phi);
+  std::vector<RoundLoop> loops;
+  for (auto &[h, rl] : rounds)
+    if (!rl.ahead.empty())
+      loops.push_back(std::move(rl));
+  addRoundPrefetches(loops);
+}
+
+// A loop that runs in rounds walks memory like a GPU grid-stride loop: each
+// round of a block reads a small contiguous piece (1 KiB for 256 floats) far
+// from the last one, which the hardware prefetchers do not follow. For loads
+// whose address is affine in the loop's iteration counter, the round's entry
+// gets a marker with the address kAhead rounds later; the lockstep nest turns
+// it into prefetches of that round's span over the block (emitRegion).
+void Blockifier::addRoundPrefetches(std::vector<RoundLoop> &loops) {
+  Function *marker = nullptr;
+  for (RoundLoop &rl : loops) {
+    SmallPtrSet<BasicBlock *, 16> inLoop(rl.blocks.begin(), rl.blocks.end());
+    // Pure arithmetic inside the loop that reaches an induction value.
+    std::function<int(Value *, int)> depends = [&](Value *v, int depth) -> int { // 1 yes, 0 no, -1 unsafe
+      if (rl.ahead.count(v))
+        return 1;
+      auto *i = dyn_cast<Instruction>(v);
+      if (!i || !inLoop.contains(i->getParent()))
+        return 0;
+      auto *bo = dyn_cast<BinaryOperator>(i);
+      if (depth > 12 || !((bo && !bo->isIntDivRem()) || isa<CastInst>(i) || isa<GetElementPtrInst>(i)))
+        return -1;
+      int any = 0;
+      for (Value *op : i->operands()) {
+        int d = depends(op, depth + 1);
+        if (d < 0)
+          return -1;
+        any |= d;
+      }
+      return any;
+    };
+    std::vector<LoadInst *> loads;
+    for (BasicBlock *bb : rl.blocks)
+      for (Instruction &i : *bb)
+        if (auto *ld = dyn_cast<LoadInst>(&i);
+            ld && ld->isSimple() && depends(ld->getPointerOperand(), 0) == 1)
+          loads.push_back(ld);
+    if (loads.size() > 4)
+      loads.resize(4);
+    Instruction *at = &*rl.resume->getFirstInsertionPt();
+    for (LoadInst *ld : loads) {
+      std::map<Value *, Value *> memo(rl.ahead.begin(), rl.ahead.end());
+      std::vector<Instruction *> made;
+      std::function<Value *(Value *)> clone = [&](Value *v) -> Value * {
+        if (auto it = memo.find(v); it != memo.end())
+          return it->second;
+        auto *i = dyn_cast<Instruction>(v);
+        if (!i || !inLoop.contains(i->getParent()))
+          return v; // the same in every round (and defined before the loop)
+        Instruction *c = i->clone();
+        c->dropPoisonGeneratingFlags(); // a hint past the end of the data must stay defined
+        for (unsigned o = 0; o < c->getNumOperands(); ++o)
+          c->setOperand(o, clone(c->getOperand(o)));
+        c->insertBefore(at->getIterator());
+        made.push_back(c);
+        return memo[v] = c;
+      };
+      Value *p = clone(ld->getPointerOperand());
+      if (!isRematerializable(p, 0)) { // it would be kept per thread: not worth a slot
+        for (auto it = made.rbegin(); it != made.rend(); ++it)
+          (*it)->eraseFromParent();
+        continue;
+      }
+      if (!marker)
+        marker = getFn("cuvirt.jit.prefetch", Type::getVoidTy(ctx_), {ptr_});
+      CallInst::Create(marker, {p}, "", at->getIterator());
+    }
+  }
 }
 
 // Values live at a resume point: recompute them there when they depend only
@@ -1116,20 +1220,62 @@ Function *Blockifier::emitRegion(Function &f, const std::string &name, bool with
   // reachable from several resume points are thereby replicated).
   std::vector<BasicBlock *> lastClones; // the body blocks cloned last (guard versioning)
   Value *lastTidX = nullptr;
+  Frame lastFrame;
   auto cloneBody = [&](Frame &cf, BasicBlock *from, BasicBlock *join, PHINode *st, SwitchInst *dispatch) {
     ValueToValueMapTy vm;
     if (!f.arg_empty())
       vm[f.getArg(0)] = cf.params;
+    // A region entered at one resume point ends at the next yields: clone
+    // only what it reaches up to them (the generic region, entered anywhere,
+    // takes every block). Cloning the whole body per region made kernels
+    // with hundreds of collectives quadratic.
+    SmallPtrSet<const BasicBlock *, 32> keep;
+    if (!dispatch) {
+      SmallVector<BasicBlock *, 64> work{entries[std::size_t(entry)]};
+      while (!work.empty()) {
+        BasicBlock *bb = work.pop_back_val();
+        if (!keep.insert(bb).second)
+          continue;
+        if (auto *y = dyn_cast<CallInst>(&bb->front()); y && y->getCalledFunction() == yieldFn_)
+          continue;
+        for (BasicBlock *s : successors(bb))
+          work.push_back(s);
+      }
+      // Allocas left in the entry block (kernels without barriers), which
+      // the region may not reach: one copy in the function's entry.
+      if (!keep.contains(&f.getEntryBlock()))
+        for (Instruction &i : f.getEntryBlock())
+          if (auto *a = dyn_cast<AllocaInst>(&i); a && isa<ConstantInt>(a->getArraySize())) {
+            Instruction *c = a->clone();
+            c->insertBefore(entryBB->getTerminator()->getIterator());
+            vm[a] = c;
+          }
+    }
     std::vector<BasicBlock *> clones;
     for (BasicBlock &bb : f) {
+      if (!dispatch && !keep.contains(&bb))
+        continue;
       BasicBlock *c = CloneBasicBlock(&bb, vm, "", g);
       c->moveBefore(join);
       vm[&bb] = c;
       clones.push_back(c);
     }
     for (BasicBlock *c : clones)
-      for (Instruction &i : *c)
+      for (Instruction &i : *c) {
         RemapInstruction(&i, vm, RF_NoModuleLevelChanges | RF_IgnoreMissingLocals);
+        if (dispatch)
+          continue;
+        // Edges from blocks the region does not reach; values of such
+        // blocks (none after fixLiveAcross) would be poison, as when
+        // pruned.
+        if (auto *phi = dyn_cast<PHINode>(&i))
+          for (unsigned k = phi->getNumIncomingValues(); k-- > 0;)
+            if (phi->getIncomingBlock(k)->getParent() != g)
+              phi->removeIncomingValue(k, false);
+        for (Use &u : i.operands())
+          if (auto *d = dyn_cast<Instruction>(u.get()); d && d->getFunction() != g)
+            u.set(PoisonValue::get(d->getType()));
+      }
     for (BasicBlock *c : clones) {
       Instruction *term = c->getTerminator();
       if (isa<ReturnInst>(term)) {
@@ -1148,10 +1294,10 @@ Function *Blockifier::emitRegion(Function &f, const std::string &name, bool with
       }
     }
     // Per-thread allocas (kernels without barriers) belong to the function entry.
-    BasicBlock *origEntry = cast<BasicBlock>(vm[&f.getEntryBlock()]);
-    for (Instruction &i : make_early_inc_range(*origEntry))
-      if (auto *a = dyn_cast<AllocaInst>(&i); a && isa<ConstantInt>(a->getArraySize()))
-        a->moveBefore(entryBB->getTerminator()->getIterator());
+    if (auto *origEntry = cast_if_present<BasicBlock>(static_cast<Value *>(vm.lookup(&f.getEntryBlock()))))
+      for (Instruction &i : make_early_inc_range(*origEntry))
+        if (auto *a = dyn_cast<AllocaInst>(&i); a && isa<ConstantInt>(a->getArraySize()))
+          a->moveBefore(entryBB->getTerminator()->getIterator());
     if (dispatch) {
       for (std::size_t k = 0; k < entries.size(); ++k)
         dispatch->addCase(ConstantInt::get(cast<IntegerType>(i32_), k), cast<BasicBlock>(vm[entries[k]]));
@@ -1169,6 +1315,7 @@ Function *Blockifier::emitRegion(Function &f, const std::string &name, bool with
     lowerCalls(clones, cf, slots, staticShared);
     lastClones.insert(lastClones.end(), clones.begin(), clones.end());
     lastTidX = cf.tid[0];
+    lastFrame = cf;
   };
 
   if (!nested) {
@@ -1287,7 +1434,7 @@ Function *Blockifier::emitRegion(Function &f, const std::string &name, bool with
       return zh;
     };
     // Rows are jammed when blockDim.y is a multiple of the factor.
-    const unsigned kJam = opts_.jam;
+    const unsigned kJam = lean_ ? 1 : opts_.jam;
     BasicBlock *pre1 = BasicBlock::Create(ctx_, "nest.1", g, done);
     BasicBlock *preJ = BasicBlock::Create(ctx_, "nest.jam", g, done);
     if (kJam > 1) {
@@ -1302,7 +1449,7 @@ Function *Blockifier::emitRegion(Function &f, const std::string &name, bool with
     // Bounds guards (`if (i < n)` with i = invariant + tid.x): when the guard
     // is the same for the whole row of threads, a copy of the nest runs with
     // it decided up front, so the loop needs no masked loads/stores.
-    if (kJam <= 1 && !findGuards(lastClones, lastTidX).empty()) {
+    if (kJam <= 1 && !lean_ && !findGuards(lastClones, lastTidX).empty()) {
       BasicBlock *preG = BasicBlock::Create(ctx_, "nest.inbounds", g, done);
       lastClones.clear();
       BranchInst::Create(nest(1, preG), preG);
@@ -1330,11 +1477,15 @@ Function *Blockifier::emitRegion(Function &f, const std::string &name, bool with
     // Loop rounds: when every thread is in the same iteration of a loop (the
     // usual case, checked at entry), a copy of the nest reads the iteration
     // counters once, so induction variables stay affine in tid.x.
-    if (withState && sawChecked_) {
+    if (withState && sawChecked_ && !lean_) {
       BasicBlock *preU = BasicBlock::Create(ctx_, "nest.lockstep", g, done);
       assumeChecked_ = true;
+      collectPrefetches_ = true;
+      prefetches_.clear();
       BranchInst::Create(nest(1, preU), preU);
       assumeChecked_ = false;
+      collectPrefetches_ = false;
+      emitPrefetches(preU, fr, lastFrame);
       Instruction *term = entryBB->getTerminator();
       BasicBlock *choose = BasicBlock::Create(ctx_, "nest.choose", g, preU);
       term->removeFromParent();
@@ -1359,10 +1510,89 @@ Function *Blockifier::emitRegion(Function &f, const std::string &name, bool with
     }
   }
   sawChecked_ = false;
+  for (CallInst *c : prefetches_) // markers of nests that do not prefetch
+    c->eraseFromParent();
+  prefetches_.clear();
   removeUnreachableBlocks(*g);
   hoistBlockInvariant(*g);
   markParallel(*g, threadLatches);
   return g;
+}
+
+// The lockstep nest of a loop round (every thread in the same iteration):
+// each prefetch marker's address is computed for threads 0 and blockDim.x - 1
+// of row 0 (`cf` is the nest's per-thread frame), and the cache lines between
+// them are prefetched once, before the thread loop (a prefetch inside it
+// would keep the loop from vectorising). Spans over 16 KiB are skipped.
+void Blockifier::emitPrefetches(BasicBlock *pre, const Frame &fr, const Frame &cf) {
+  std::vector<CallInst *> markers;
+  markers.swap(prefetches_);
+  if (markers.empty())
+    return;
+  BasicBlock *entryBB = &pre->getParent()->getEntryBlock();
+  for (CallInst *m : markers) {
+    Instruction *at = pre->getTerminator();
+    IRBuilder<> b(at);
+    auto addrFor = [&](Value *x32) -> Value * {
+      std::map<Value *, Value *> sub{{cf.tid[0], x32},
+                                     {cf.tid[1], b.getInt32(0)},
+                                     {cf.tid[2], b.getInt32(0)},
+                                     {cf.t32, x32},
+                                     {cf.t64, b.CreateZExt(x32, i64_)}};
+      std::vector<Instruction *> made;
+      bool ok = true;
+      std::function<Value *(Value *)> h = [&](Value *v) -> Value * {
+        if (auto it = sub.find(v); it != sub.end())
+          return it->second;
+        auto *i = dyn_cast<Instruction>(v);
+        if (!ok || !i || i->getParent() == entryBB)
+          return v;
+        auto *bo = dyn_cast<BinaryOperator>(i);
+        auto *ld = dyn_cast<LoadInst>(i);
+        bool pure = (bo && !bo->isIntDivRem()) || isa<CastInst>(i) || isa<GetElementPtrInst>(i) ||
+                    isa<CmpInst>(i) || isa<SelectInst>(i) ||
+                    (ld && ld->isSimple() && ld->hasMetadata(LLVMContext::MD_invariant_load));
+        if (!pure) {
+          ok = false;
+          return v;
+        }
+        Instruction *c = i->clone();
+        c->dropPoisonGeneratingFlags();
+        for (unsigned o = 0; o < c->getNumOperands(); ++o)
+          c->setOperand(o, h(c->getOperand(o)));
+        c->insertBefore(at->getIterator());
+        made.push_back(c);
+        return sub[v] = c;
+      };
+      Value *p = h(m->getArgOperand(0));
+      if (ok)
+        return p;
+      for (auto it = made.rbegin(); it != made.rend(); ++it)
+        (*it)->eraseFromParent();
+      return nullptr;
+    };
+    Value *lo = addrFor(b.getInt32(0));
+    Value *hi = lo ? addrFor(b.CreateSub(fr.bdim[0], b.getInt32(1))) : nullptr;
+    m->eraseFromParent();
+    if (!lo || !hi)
+      continue;
+    Value *loI = b.CreateAnd(b.CreatePtrToInt(lo, i64_), b.getInt64(~std::uint64_t(63)));
+    Value *hiI = b.CreatePtrToInt(hi, i64_);
+    Value *small = b.CreateICmpULT(b.CreateSub(hiI, loI), b.getInt64(16384));
+    BasicBlock *rest = pre->splitBasicBlock(at, "pf.done");
+    BasicBlock *loop = BasicBlock::Create(ctx_, "pf.loop", pre->getParent(), rest);
+    pre->getTerminator()->eraseFromParent();
+    BranchInst::Create(loop, rest, small, pre);
+    IRBuilder<> lb(loop);
+    PHINode *pa = lb.CreatePHI(i64_, 2, "pf.addr");
+    pa->addIncoming(loI, pre);
+    lb.CreateIntrinsic(Intrinsic::prefetch, {ptr_},
+                       {lb.CreateIntToPtr(pa, ptr_), lb.getInt32(0), lb.getInt32(3), lb.getInt32(1)});
+    Value *next = lb.CreateAdd(pa, lb.getInt64(64));
+    pa->addIncoming(next, loop);
+    lb.CreateCondBr(lb.CreateICmpULE(next, hiI), loop, rest);
+    pre = rest;
+  }
 }
 
 // Thread-independent within a block: built from constants, the BlockEnv's
@@ -1675,6 +1905,12 @@ void Blockifier::lowerCalls(const std::vector<BasicBlock *> &blocks, Frame &fr,
       v = b.CreateInsertValue(b.CreateInsertValue(PoisonValue::get(c->getType()), res, {0}), pred, {1});
       break;
     }
+    case Sr::Prefetch:
+      if (collectPrefetches_) { // hoisted out of the thread loop by emitRegion
+        prefetches_.push_back(cast<CallInst>(c));
+        continue;
+      }
+      break;
     case Sr::Nanosleep:
       break;
     case Sr::Fence: {
@@ -1709,9 +1945,11 @@ void Blockifier::lowerCalls(const std::vector<BasicBlock *> &blocks, Frame &fr,
 
 Status Blockifier::blockifyKernel(Function &f, bool rounds) {
   std::string name = f.getName().str();
+  std::size_t resumePoints = 0;
   for (Instruction &i : instructions(f))
     if (auto *cb = dyn_cast<CallBase>(&i)) {
       CallInfo ci = classify(cb);
+      resumePoints += ci.sr == Sr::Yield;
       if (ci.sr == Sr::Unsupported)
         return fail(CUDA_ERROR_NOT_SUPPORTED,
                     fmt::format("cpu jit: kernel {} uses {}, which the CPU target cannot run", name,
@@ -1720,6 +1958,13 @@ Status Blockifier::blockifyKernel(Function &f, bool rounds) {
         continue; // indirect call: per thread, like any other
     }
   markInvariantParamLoads(f);
+  // Every resume point has region functions of its own, one copy of its
+  // code per nest variant: past kLeanResumePoints (CUB's onesweep radix sort
+  // has ~550 warp collectives) only the plain nest, without loop rounds, or
+  // the module grows to millions of instructions and minutes of codegen.
+  constexpr std::size_t kLeanResumePoints = 128;
+  lean_ = resumePoints > kLeanResumePoints;
+  rounds = rounds && !lean_;
   std::vector<std::int32_t> kinds;
   // Rounds only pay when enough threads share their cost: blocks with fewer
   // run a variant compiled without them (K.whole.block, chosen per block).
@@ -1878,8 +2123,10 @@ Status Blockifier::run() {
         continue;
       if (ci.sr == Sr::Slot || ci.sr == Sr::CollSlotPtr || ci.sr == Sr::ResumeHere)
         continue;
-      Frame fr;
+      Frame fr; // no block or thread index here: the message shows zeros
       fr.env = ConstantPointerNull::get(ptr_);
+      for (Value *&t : fr.tid)
+        t = ConstantInt::get(i32_, 0);
       std::vector<BasicBlock *> blocks;
       for (BasicBlock &bb : f)
         blocks.push_back(&bb);

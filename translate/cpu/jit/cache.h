@@ -1,5 +1,7 @@
-// The on-disk cache of compiled kernels: one relocatable object per module,
-// keyed by the source text, the compiler version and the host CPU. Module
+// The on-disk cache of compiled kernels: one relocatable object per kernel
+// (lazy modules: module PTX hash + kernel) or per module (compilePtx,
+// compileIr), keyed by that source, the compiler version and build ID and the
+// host CPU. Module
 // globals stay external symbols in the object and are bound at link time, so
 // an entry is valid whatever addresses a later run gives them.
 #pragma once

@@ -1,9 +1,11 @@
 // The CPU JIT engine (see engine.h).
 #include "translate/cpu/jit/engine.h"
+#include "runtime/log.h"
 #include "translate/cpu/jit/block_runtime.h"
 #include "translate/cpu/jit/blockify.h"
 #include "translate/cpu/jit/cache.h"
 #include "translate/cpu/jit/device_texture.h"
+#include "translate/cpu/jit/ptx_slice.h"
 #include "translate/cpu/jit/rounding.h"
 #include "translate/cpu/jit/spin_wait.h"
 #ifdef CUVIRT_HAVE_PTX_LOWER
@@ -15,6 +17,7 @@
 #include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
+#include <llvm/ExecutionEngine/Orc/ObjectLinkingLayer.h>
 #include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/InstIterator.h>
 #include <llvm/IR/LLVMContext.h>
@@ -29,6 +32,11 @@
 #include <llvm/Support/raw_ostream.h>
 #include <llvm/Target/TargetMachine.h>
 #include <llvm/TargetParser/Host.h>
+#include <llvm/Transforms/IPO/GlobalDCE.h>
+#include <llvm/Transforms/InstCombine/InstCombine.h>
+#include <llvm/Transforms/Scalar/EarlyCSE.h>
+#include <llvm/Transforms/Scalar/SROA.h>
+#include <llvm/Transforms/Scalar/SimplifyCFG.h>
 
 #include <atomic>
 #include <chrono>
@@ -36,6 +44,8 @@
 #include <cstdlib>
 #include <fmt/format.h>
 #include <mutex>
+#include <unistd.h>
+#include <xxhash.h>
 
 // Defined by the backend (libcuda.so.1) or by a test; weak so that a program
 // without them still links and gets a clear abort instead.
@@ -46,8 +56,34 @@ namespace cuvirt::cpu::jit {
 namespace {
 using namespace llvm;
 
-std::atomic<std::uint64_t> gHits{0}, gMisses{0}, gCodegens{0};
+std::atomic<std::uint64_t> gHits{0}, gMisses{0}, gCodegens{0}, gKernelsCompiled{0}, gKernelsCached{0},
+    gLightTier{0};
 std::atomic<double> gCompileMs{0}, gLoadMs{0};
+
+// CUVIRT_JIT_PERFMAP=1: names the JIT's functions (region functions
+// included) for `perf report` in /tmp/perf-<pid>.map.
+class PerfMapPlugin : public orc::ObjectLinkingLayer::Plugin {
+public:
+  void modifyPassConfig(orc::MaterializationResponsibility &, jitlink::LinkGraph &,
+                        jitlink::PassConfiguration &config) override {
+    config.PostFixupPasses.push_back([](jitlink::LinkGraph &g) -> Error {
+      static std::mutex mu;
+      std::lock_guard lock(mu);
+      std::FILE *f = std::fopen(fmt::format("/tmp/perf-{}.map", getpid()).c_str(), "a");
+      if (!f)
+        return Error::success();
+      for (jitlink::Symbol *sym : g.defined_symbols())
+        if (sym->hasName() && sym->getSize())
+          std::fprintf(f, "%llx %llx %s\n", static_cast<unsigned long long>(sym->getAddress().getValue()),
+                       static_cast<unsigned long long>(sym->getSize()), (*sym->getName()).str().c_str());
+      std::fclose(f);
+      return Error::success();
+    });
+  }
+  Error notifyFailed(orc::MaterializationResponsibility &) override { return Error::success(); }
+  Error notifyRemovingResources(orc::JITDylib &, orc::ResourceKey) override { return Error::success(); }
+  void notifyTransferringResources(orc::JITDylib &, orc::ResourceKey, orc::ResourceKey) override {}
+};
 
 double msSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -106,6 +142,89 @@ orc::JITTargetMachineBuilder hostBuilder() {
   return b;
 }
 
+Status jitFailure(std::string &log, const std::string &msg) {
+  log += msg + "\n";
+  return report(CUDA_ERROR_INVALID_IMAGE, msg);
+}
+
+/// An LLJIT with the device runtime's helpers and the module variables
+/// (bound to the runtime's addresses) defined, and the process's libc/libm.
+Expected<std::unique_ptr<orc::LLJIT>> makeJit(const CompileOptions &options, std::string &log) {
+  auto jit = orc::LLJITBuilder().setJITTargetMachineBuilder(hostBuilder()).create();
+  if (!jit)
+    return jitFailure(log, "cpu jit: cannot create LLJIT: " + toString(jit.takeError()));
+  orc::LLJIT &j = **jit;
+  orc::JITDylib &jd = j.getMainJITDylib();
+  orc::SymbolMap syms;
+  auto def = [&](StringRef name, const void *addr) {
+    syms[j.mangleAndIntern(name)] = {orc::ExecutorAddr::fromPtr(addr), JITSymbolFlags::Exported};
+  };
+  def("cuvirt_cpu_trap", &cuvirt_cpu_trap ? reinterpret_cast<const void *>(&cuvirt_cpu_trap)
+                                          : reinterpret_cast<const void *>(&missingTrap));
+  def("cuvirt_cpu_assertfail", &cuvirt_cpu_assertfail ? reinterpret_cast<const void *>(&cuvirt_cpu_assertfail)
+                                                      : reinterpret_cast<const void *>(&missingAssert));
+  def("cuvirt_cpu_vprintf", reinterpret_cast<const void *>(&cuvirt_cpu_vprintf));
+  def("cuvirt_cpu_malloc", reinterpret_cast<const void *>(&cuvirt_cpu_malloc));
+  def("cuvirt_cpu_free", reinterpret_cast<const void *>(&cuvirt_cpu_free));
+  def("cuvirt_cpu_jit_run", reinterpret_cast<const void *>(&cuvirt_cpu_jit_run));
+  def("cuvirt_cpu_jit_globaltimer", reinterpret_cast<const void *>(&cuvirt_cpu_jit_globaltimer));
+  def("cuvirt_cpu_jit_uniform64", reinterpret_cast<const void *>(&cuvirt_cpu_jit_uniform64));
+  def("cuvirt_cpu_jit_nsmid", reinterpret_cast<const void *>(&cuvirt_cpu_jit_nsmid));
+  def("cuvirt_cpu_jit_spin_wait", reinterpret_cast<const void *>(&cuvirt_cpu_jit_spin_wait));
+  def("cuvirt_cpu_jit_spin_begin", reinterpret_cast<const void *>(&cuvirt_cpu_jit_spin_begin));
+  def("cuvirt_cpu_tex", reinterpret_cast<const void *>(&cuvirt_cpu_tex));
+  def("cuvirt_cpu_islocal", reinterpret_cast<const void *>(&cuvirt_cpu_islocal));
+  def("cuvirt_cpu_txq", reinterpret_cast<const void *>(&cuvirt_cpu_txq));
+  def("cuvirt_cpu_suq", reinterpret_cast<const void *>(&cuvirt_cpu_suq));
+  def("cuvirt_cpu_suld", reinterpret_cast<const void *>(&cuvirt_cpu_suld));
+  def("cuvirt_cpu_sust", reinterpret_cast<const void *>(&cuvirt_cpu_sust));
+  def("cuvirt_cpu_sured", reinterpret_cast<const void *>(&cuvirt_cpu_sured));
+  for (const auto &[name, addr] : options.globals)
+    syms[j.mangleAndIntern(name)] = {orc::ExecutorAddr(addr), JITSymbolFlags::Exported};
+  if (Error e = jd.define(orc::absoluteSymbols(std::move(syms))))
+    return jitFailure(log, "cpu jit: " + toString(std::move(e)));
+  // libm/libc calls LLVM emits (memcpy, sinf, ...): from the process.
+  auto gen = orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(j.getDataLayout().getGlobalPrefix());
+  if (!gen)
+    return jitFailure(log, "cpu jit: " + toString(gen.takeError()));
+  jd.addGenerator(std::move(*gen));
+  return std::move(*jit);
+}
+
+/// Links `object` into `j` and resolves every block function it defines now
+/// (into `kernels`, by block-function name), so that link errors show here.
+Status addObject(orc::LLJIT &j, const std::vector<char> &object,
+                 std::unordered_map<std::string, BlockFn> &kernels, std::string &log) {
+  auto buffer = MemoryBuffer::getMemBufferCopy(StringRef(object.data(), object.size()), "cuvirt-kernels.o");
+  std::vector<std::string> blockFns;
+  {
+    auto obj = object::ObjectFile::createObjectFile(buffer->getMemBufferRef());
+    if (!obj)
+      return jitFailure(log, "cpu jit: bad object: " + toString(obj.takeError()));
+    for (const object::SymbolRef &s : (*obj)->symbols()) {
+      auto name = s.getName();
+      auto flags = s.getFlags();
+      if (!name || !flags) {
+        consumeError(name.takeError());
+        consumeError(flags.takeError());
+        continue;
+      }
+      if ((*flags & object::SymbolRef::SF_Global) && !(*flags & object::SymbolRef::SF_Undefined) &&
+          name->ends_with(".block"))
+        blockFns.push_back(name->str());
+    }
+  }
+  if (Error e = j.addObjectFile(std::move(buffer)))
+    return jitFailure(log, "cpu jit: " + toString(std::move(e)));
+  for (const std::string &name : blockFns) {
+    auto addr = j.lookup(name);
+    if (!addr)
+      return jitFailure(log, "cpu jit: linking kernels: " + toString(addr.takeError()));
+    kernels[name] = addr->toPtr<BlockFn>();
+  }
+  return {};
+}
+
 class JitModule final : public CompiledModule {
 public:
   [[nodiscard]] BlockFn kernel(std::string_view name) const override {
@@ -117,79 +236,12 @@ public:
   // every block function now, so that link errors are reported here.
   static Expected<std::unique_ptr<CompiledModule>> load(const std::vector<char> &object,
                                                         const CompileOptions &options, std::string &log) {
-    auto fail = [&](const std::string &msg) -> Status {
-      log += msg + "\n";
-      return report(CUDA_ERROR_INVALID_IMAGE, msg);
-    };
-    auto jit = orc::LLJITBuilder().setJITTargetMachineBuilder(hostBuilder()).create();
+    auto jit = makeJit(options, log);
     if (!jit)
-      return fail("cpu jit: cannot create LLJIT: " + toString(jit.takeError()));
+      return jit.status();
     auto m = std::unique_ptr<JitModule>(new JitModule);
-    m->jit_ = std::move(*jit);
-    orc::LLJIT &j = *m->jit_;
-    orc::JITDylib &jd = j.getMainJITDylib();
-    orc::SymbolMap syms;
-    auto def = [&](StringRef name, const void *addr) {
-      syms[j.mangleAndIntern(name)] = {orc::ExecutorAddr::fromPtr(addr), JITSymbolFlags::Exported};
-    };
-    def("cuvirt_cpu_trap", &cuvirt_cpu_trap ? reinterpret_cast<const void *>(&cuvirt_cpu_trap)
-                                            : reinterpret_cast<const void *>(&missingTrap));
-    def("cuvirt_cpu_assertfail", &cuvirt_cpu_assertfail
-                                     ? reinterpret_cast<const void *>(&cuvirt_cpu_assertfail)
-                                     : reinterpret_cast<const void *>(&missingAssert));
-    def("cuvirt_cpu_vprintf", reinterpret_cast<const void *>(&cuvirt_cpu_vprintf));
-    def("cuvirt_cpu_malloc", reinterpret_cast<const void *>(&cuvirt_cpu_malloc));
-    def("cuvirt_cpu_free", reinterpret_cast<const void *>(&cuvirt_cpu_free));
-    def("cuvirt_cpu_jit_run", reinterpret_cast<const void *>(&cuvirt_cpu_jit_run));
-    def("cuvirt_cpu_jit_globaltimer", reinterpret_cast<const void *>(&cuvirt_cpu_jit_globaltimer));
-    def("cuvirt_cpu_jit_uniform64", reinterpret_cast<const void *>(&cuvirt_cpu_jit_uniform64));
-    def("cuvirt_cpu_jit_nsmid", reinterpret_cast<const void *>(&cuvirt_cpu_jit_nsmid));
-    def("cuvirt_cpu_jit_spin_wait", reinterpret_cast<const void *>(&cuvirt_cpu_jit_spin_wait));
-    def("cuvirt_cpu_jit_spin_begin", reinterpret_cast<const void *>(&cuvirt_cpu_jit_spin_begin));
-    def("cuvirt_cpu_tex", reinterpret_cast<const void *>(&cuvirt_cpu_tex));
-    def("cuvirt_cpu_islocal", reinterpret_cast<const void *>(&cuvirt_cpu_islocal));
-    def("cuvirt_cpu_txq", reinterpret_cast<const void *>(&cuvirt_cpu_txq));
-    def("cuvirt_cpu_suq", reinterpret_cast<const void *>(&cuvirt_cpu_suq));
-    def("cuvirt_cpu_suld", reinterpret_cast<const void *>(&cuvirt_cpu_suld));
-    def("cuvirt_cpu_sust", reinterpret_cast<const void *>(&cuvirt_cpu_sust));
-    def("cuvirt_cpu_sured", reinterpret_cast<const void *>(&cuvirt_cpu_sured));
-    for (const auto &[name, addr] : options.globals)
-      syms[j.mangleAndIntern(name)] = {orc::ExecutorAddr(addr), JITSymbolFlags::Exported};
-    if (Error e = jd.define(orc::absoluteSymbols(std::move(syms))))
-      return fail("cpu jit: " + toString(std::move(e)));
-    // libm/libc calls LLVM emits (memcpy, sinf, ...): from the process.
-    auto gen = orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(j.getDataLayout().getGlobalPrefix());
-    if (!gen)
-      return fail("cpu jit: " + toString(gen.takeError()));
-    jd.addGenerator(std::move(*gen));
-
-    auto buffer = MemoryBuffer::getMemBufferCopy(StringRef(object.data(), object.size()), "cuvirt-kernels.o");
-    std::vector<std::string> blockFns;
-    {
-      auto obj = object::ObjectFile::createObjectFile(buffer->getMemBufferRef());
-      if (!obj)
-        return fail("cpu jit: bad object: " + toString(obj.takeError()));
-      for (const object::SymbolRef &s : (*obj)->symbols()) {
-        auto name = s.getName();
-        auto flags = s.getFlags();
-        if (!name || !flags) {
-          consumeError(name.takeError());
-          consumeError(flags.takeError());
-          continue;
-        }
-        if ((*flags & object::SymbolRef::SF_Global) && !(*flags & object::SymbolRef::SF_Undefined) &&
-            name->ends_with(".block"))
-          blockFns.push_back(name->str());
-      }
-    }
-    if (Error e = j.addObjectFile(std::move(buffer)))
-      return fail("cpu jit: " + toString(std::move(e)));
-    for (const std::string &name : blockFns) {
-      auto addr = j.lookup(name);
-      if (!addr)
-        return fail("cpu jit: linking kernels: " + toString(addr.takeError()));
-      m->kernels_[name] = addr->toPtr<BlockFn>();
-    }
+    m->jit_ = jit.take();
+    CUVIRT_TRY(addObject(*m->jit_, object, m->kernels_, log));
     return std::unique_ptr<CompiledModule>(std::move(m));
   }
 
@@ -225,6 +277,9 @@ JitStats jitStats() {
   s.cacheMisses = gMisses;
   s.codegens = gCodegens;
   s.lastCompileMs = gCompileMs;
+  s.kernelsCompiled = gKernelsCompiled;
+  s.kernelsCached = gKernelsCached;
+  s.lightTier = gLightTier;
   s.lastCacheLoadMs = gLoadMs;
   return s;
 }
@@ -305,7 +360,16 @@ void rebaseParamAddresses(llvm::Module &m) {
   }
 }
 
-void optimizeForHost(llvm::Module &m, llvm::TargetMachine &tm) {
+OptTier tierFor(std::uint64_t instructions) {
+  // CUVIRT_JIT_LIGHT=N moves the threshold (experiments; 0 = always light).
+  static const std::uint64_t threshold = [] {
+    const char *v = std::getenv("CUVIRT_JIT_LIGHT");
+    return v != nullptr && *v ? std::strtoull(v, nullptr, 10) : std::uint64_t(30000);
+  }();
+  return instructions >= threshold ? OptTier::Light : OptTier::Full;
+}
+
+void optimizeForHost(llvm::Module &m, llvm::TargetMachine &tm, OptTier tier) {
   rebaseParamAddresses(m);
   // Every function gets the host CPU, so the cost models see AVX-512 etc.
   for (Function &f : m) {
@@ -328,11 +392,36 @@ void optimizeForHost(llvm::Module &m, llvm::TargetMachine &tm) {
   pb.registerFunctionAnalyses(fam);
   pb.registerLoopAnalyses(lam);
   pb.crossRegisterProxies(lam, fam, cgam, mam);
-  ModulePassManager mpm = pb.buildPerModuleDefaultPipeline(OptimizationLevel::O3);
+  if (tier == OptTier::Full) {
+    ModulePassManager mpm = pb.buildPerModuleDefaultPipeline(OptimizationLevel::O3);
+    mpm.run(m, mam);
+    return;
+  }
+  // Light: registers out of memory and local clean-ups, no inlining, loop or
+  // vector passes (those are what cost seconds on 50k-instruction modules).
+  FunctionPassManager fpm;
+  fpm.addPass(SROAPass(SROAOptions::ModifyCFG));
+  fpm.addPass(EarlyCSEPass(true));
+  fpm.addPass(InstCombinePass());
+  fpm.addPass(SimplifyCFGPass());
+  ModulePassManager mpm;
+  mpm.addPass(createModuleToFunctionPassAdaptor(std::move(fpm)));
+  mpm.addPass(GlobalDCEPass());
   mpm.run(m, mam);
 }
 
-Expected<std::vector<char>> emitForHost(llvm::Module &m, llvm::TargetMachine &tm, bool assembly) {
+Expected<std::vector<char>> emitForHost(llvm::Module &m, llvm::TargetMachine &tm, bool assembly,
+                                        OptTier tier) {
+  // The level is read when the passes are added; put it back after.
+  const CodeGenOptLevel saved = tm.getOptLevel();
+  // Light: the default level, not aggressive. (None, FastISel, is 10x faster
+  // again but its code ran CUB's reduction 2.4x slower: PERFORMANCE.md.)
+  tm.setOptLevel(tier == OptTier::Full ? saved : CodeGenOptLevel::Default);
+  struct Restore {
+    TargetMachine &tm;
+    CodeGenOptLevel level;
+    ~Restore() { tm.setOptLevel(level); }
+  } restore{tm, saved};
   SmallVector<char, 0> buf;
   raw_svector_ostream os(buf);
   legacy::PassManager pm;
@@ -348,6 +437,12 @@ Expected<std::unique_ptr<CompiledModule>> compileModule(std::unique_ptr<llvm::LL
                                                         const ModuleInfo &info, std::string_view cacheSource,
                                                         const CompileOptions &options, std::string &log) {
   (void)context; // owns `module`; destroyed after it
+  // On every return, error ones included: the caller destroys the arguments
+  // (GCC: `context` first), and a module outliving its context crashes.
+  struct ModuleFirst {
+    std::unique_ptr<llvm::Module> &module;
+    ~ModuleFirst() { module.reset(); }
+  } moduleFirst{module};
   auto t0 = std::chrono::steady_clock::now();
   auto tm = hostTargetMachine();
   if (!tm.ok())
@@ -427,6 +522,217 @@ Expected<std::unique_ptr<CompiledModule>> compilePtx(std::string_view ptx, const
   log += "the PTX front end (cuvirt_ptx_llvm) is not built\n";
   return report(CUDA_ERROR_NOT_SUPPORTED, "cpu jit: built without the PTX front end");
 #endif
+}
+
+} // namespace cuvirt::cpu
+
+namespace cuvirt::cpu::jit {
+namespace {
+
+/// Makes every definition but `keep` internal: kernels compiled separately
+/// share one JIT (and the module's variables), so their device functions and
+/// helpers must not collide; it also lets LLVM drop or inline them.
+void internalizeAllBut(llvm::Module &m, const std::string &keep) {
+  for (llvm::GlobalValue &g : m.global_values())
+    if (!g.isDeclaration() && g.getName() != keep && !g.hasLocalLinkage())
+      g.setLinkage(llvm::GlobalValue::InternalLinkage);
+}
+
+std::uint64_t instructionCount(const llvm::Module &m) {
+  std::uint64_t n = 0;
+  for (const llvm::Function &f : m)
+    n += f.getInstructionCount();
+  return n;
+}
+
+class LazyPtxModule final : public LazyModule {
+public:
+  LazyPtxModule(std::string ptx, const ModuleInfo &info, CompileOptions options)
+      : ptx_(std::move(ptx)), options_(std::move(options)) {
+    for (const KernelInfo &k : info.kernels)
+      shared_[k.name] = k.staticSharedBytes;
+    XXH128_hash_t h = XXH3_128bits(ptx_.data(), ptx_.size());
+    moduleHash_ = fmt::format("{:016x}{:016x}", h.high64, h.low64);
+  }
+
+  Expected<BlockFn> kernel(const std::string &name, std::string &log) override {
+    Entry *e;
+    {
+      std::lock_guard lock(mutex_);
+      auto &slot = entries_[name];
+      if (!slot)
+        slot = std::make_unique<Entry>();
+      e = slot.get();
+    }
+    std::lock_guard lock(e->mutex); // one compile per kernel; others go on
+    if (!e->done) {
+      auto fn = load(name, log);
+      e->done = true;
+      if (fn.ok())
+        e->fn = *fn;
+      else
+        e->status = fn.status();
+      e->log = log;
+    } else if (!e->status.ok()) {
+      log += e->log;
+    }
+    if (!e->status.ok())
+      return e->status;
+    return e->fn;
+  }
+
+private:
+  struct Entry {
+    std::mutex mutex;
+    bool done = false;
+    BlockFn fn = nullptr;
+    Status status;
+    std::string log;
+  };
+
+  Expected<BlockFn> load(const std::string &name, std::string &log) {
+    auto it = shared_.find(name);
+    if (it == shared_.end())
+      return error(CUDA_ERROR_NOT_FOUND, "kernel {} is not in the module", name);
+    const std::string block = blockFunctionName(name);
+    // The module (its hash stands for the image), the kernel and its layout.
+    const std::string key =
+        cacheKey(fmt::format("cuvirt lazy module {}\nkernel {}\nshared {}", moduleHash_, name, it->second));
+    const std::string &dir = options_.cacheDir;
+    if (!dir.empty()) {
+      auto t0 = std::chrono::steady_clock::now();
+      if (auto obj = cacheLoad(dir, key)) {
+        std::string linkLog;
+        auto fn = link(*obj, block, linkLog);
+        if (fn.ok()) {
+          ++gHits;
+          ++gKernelsCached;
+          gLoadMs = msSince(t0);
+          return fn;
+        }
+        cuvirt::log().debug("cpu jit: cached object of {} does not link ({}); compiling", name, linkLog);
+      }
+      ++gMisses;
+    }
+    auto object = compile(name, it->second, log);
+    if (!object.ok())
+      return object.status();
+    if (!dir.empty())
+      cacheStore(dir, key, *object);
+    return link(*object, block, log);
+  }
+
+  Expected<std::vector<char>> compile(const std::string &name, std::uint32_t sharedBytes, std::string &log) {
+#ifdef CUVIRT_HAVE_PTX_LOWER
+    auto t0 = std::chrono::steady_clock::now();
+    std::string slice;
+    {
+      std::lock_guard lock(indexMutex_);
+      if (!index_)
+        index_ = std::make_unique<PtxIndex>(ptx_);
+      slice = index_->slice(name);
+    }
+    if (slice.empty())
+      return error(CUDA_ERROR_NOT_FOUND, "kernel {} is not an entry of the module's PTX", name);
+    auto tm = hostTargetMachine();
+    if (!tm.ok())
+      return tm.status();
+    ptx::TargetHooks hooks;
+    hooks.triple = (*tm)->getTargetTriple().str();
+    hooks.dataLayout = (*tm)->createDataLayout().getStringRepresentation();
+    hooks.directedOp = hostDirectedRounding(**tm);
+    llvm::LLVMContext context;
+    auto lowered = ptx::lower(slice, context, hooks, log);
+    if (!lowered.ok())
+      return lowered.status();
+    ptx::Lowered l = lowered.take();
+    const double lowerMs = msSince(t0);
+    // Shared variables of the slice are a subset of the module's, laid out in
+    // the same order, so the kernel fits the module's size (which the runtime
+    // reports and allocates); dynamic shared memory starts after that.
+    ModuleInfo one;
+    for (const KernelInfo &k : l.info.kernels) {
+      if (k.name != name)
+        continue;
+      if (k.staticSharedBytes > sharedBytes)
+        return error(CUDA_ERROR_INVALID_PTX,
+                     "kernel {}: {} bytes of static shared memory alone, {} in the module", name,
+                     k.staticSharedBytes, sharedBytes);
+      one.kernels.push_back(k);
+      one.kernels.back().staticSharedBytes = sharedBytes;
+    }
+    if (one.kernels.empty())
+      return error(CUDA_ERROR_NOT_FOUND, "kernel {} is missing from its slice", name);
+    auto t1 = std::chrono::steady_clock::now();
+    CUVIRT_TRY(blockifyForHost(*l.module, **tm, one, log));
+    internalizeAllBut(*l.module, blockFunctionName(name));
+    const std::uint64_t size = instructionCount(*l.module);
+    const OptTier tier = tierFor(size);
+    const double blockifyMs = msSince(t1);
+    t1 = std::chrono::steady_clock::now();
+    optimizeForHost(*l.module, **tm, tier);
+    const double optMs = msSince(t1);
+    t1 = std::chrono::steady_clock::now();
+    auto obj = emitForHost(*l.module, **tm, false, tier);
+    l.module.reset(); // before its context
+    if (!obj.ok())
+      return obj.status();
+    ++gCodegens;
+    ++gKernelsCompiled;
+    if (tier == OptTier::Light)
+      ++gLightTier;
+    gCompileMs = msSince(t0);
+    cuvirt::log().debug(
+        "cpu jit: compiled {} ({} instructions, {} tier): lower {:.0f} ms, blockify {:.0f} ms, "
+        "optimise {:.0f} ms, codegen {:.0f} ms",
+        name, size, tier == OptTier::Full ? "full" : "light", lowerMs, blockifyMs, optMs, msSince(t1));
+    return obj;
+#else
+    (void)name, (void)sharedBytes;
+    log += "the PTX front end (cuvirt_ptx_llvm) is not built\n";
+    return report(CUDA_ERROR_NOT_SUPPORTED, "cpu jit: built without the PTX front end");
+#endif
+  }
+
+  /// Adds a kernel's object to the module's JIT (created at the first one).
+  Expected<BlockFn> link(const std::vector<char> &object, const std::string &block, std::string &log) {
+    std::unordered_map<std::string, BlockFn> fns;
+    {
+      std::lock_guard lock(jitMutex_);
+      if (!jit_) {
+        auto jit = makeJit(options_, log);
+        if (!jit)
+          return jit.status();
+        jit_ = jit.take();
+      }
+      CUVIRT_TRY(addObject(*jit_, object, fns, log));
+    }
+    auto it = fns.find(block);
+    if (it == fns.end())
+      return jitFailure(log, "cpu jit: the object has no " + block);
+    return it->second;
+  }
+
+  const std::string ptx_;
+  const CompileOptions options_;
+  std::unordered_map<std::string, std::uint32_t> shared_;
+  std::string moduleHash_;
+  std::mutex mutex_; ///< entries_
+  std::unordered_map<std::string, std::unique_ptr<Entry>> entries_;
+  std::mutex indexMutex_;
+  std::unique_ptr<PtxIndex> index_; ///< built at the first kernel compiled
+  std::mutex jitMutex_;
+  std::unique_ptr<llvm::orc::LLJIT> jit_; ///< after entries_: the code goes first
+};
+
+} // namespace
+} // namespace cuvirt::cpu::jit
+
+namespace cuvirt::cpu {
+
+std::unique_ptr<LazyModule> lazyPtxModule(std::string ptx, const ModuleInfo &info, CompileOptions options) {
+  jit::initLlvm();
+  return std::make_unique<jit::LazyPtxModule>(std::move(ptx), info, std::move(options));
 }
 
 } // namespace cuvirt::cpu
