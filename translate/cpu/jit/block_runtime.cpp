@@ -139,7 +139,8 @@ extern "C" __attribute__((visibility("default"))) void cuvirt_cpu_jit_run(cuvirt
   const KernelDesc &d = *desc;
   std::uint32_t n = env->blockDim[0] * env->blockDim[1] * env->blockDim[2];
   std::size_t frameBytes = alignUp(std::size_t(n) * std::size_t(d.frameBytes), 64);
-  std::size_t stateBytes = alignUp((std::size_t(n) + 1) * 4, 64); // state[n]: the lockstep flag
+  // state[n]: the lockstep flag; state[n + 1]: 1 + the last live thread (fastLive regions)
+  std::size_t stateBytes = alignUp((std::size_t(n) + 2) * 4, 64);
   std::uint8_t *base = scratch.get(frameBytes + stateBytes + std::size_t(n) * sizeof(CollSlot));
   if (!base)
     std::abort(); // out of memory for the block's frames: nothing sensible to return
@@ -183,6 +184,10 @@ extern "C" __attribute__((visibility("default"))) void cuvirt_cpu_jit_run(cuvirt
       } else if (k >= kBarRedPopc && k <= kBarRedOr) {
         evalBarRed(d, state, coll, n);
       }
+      std::uint32_t end = n;
+      while (end > 0 && state[end - 1] == kExit)
+        --end;
+      state[n + 1] = std::int32_t(end);
       s = d.fastLive[agreed](env, frame, state, coll);
       continue;
     }

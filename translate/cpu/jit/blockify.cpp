@@ -1357,6 +1357,21 @@ Function *Blockifier::emitRegion(Function &f, const std::string &name, bool with
     // `jam` > 1 each x iteration runs the threads of `jam` consecutive rows
     // (unroll-and-jam of the y loop): independent chains for the CPU where
     // one row of a 16x16 block is a single vector.
+    // A region for threads some of which have exited (fastLive) in a 1-D
+    // block stops at the last live thread: the dispatcher leaves its index
+    // + 1 in state[n + 1] (a tail after `if (warp == 0)` runs 32 threads, not
+    // all of them). The threads past it count as exited in the region's answer.
+    Value *xEnd = bx, *andInit = b.getInt32(-1), *orInit = b.getInt32(0);
+    if (withState && skipExited_) {
+      Value *live = b.CreateZExt(
+          b.CreateLoad(i32_, b.CreateInBoundsGEP(i32_, fr.state, b.CreateAdd(fr.n64, b.getInt64(1)))), i64_,
+          "live.end");
+      Value *flat = b.CreateAnd(b.CreateICmpEQ(by, b.getInt64(1)), b.CreateICmpEQ(bz, b.getInt64(1)));
+      xEnd = b.CreateSelect(flat, b.CreateBinaryIntrinsic(Intrinsic::umin, bx, live), bx, "x.end");
+      Value *skipped = b.CreateICmpULT(xEnd, bx, "skipped");
+      andInit = b.CreateSelect(skipped, b.getInt32(kExit), b.getInt32(-1));
+      orInit = b.CreateSelect(skipped, b.getInt32(kExit), b.getInt32(0));
+    }
     auto nest = [&](unsigned jam, BasicBlock *pre) {
       BasicBlock *zh = BasicBlock::Create(ctx_, "z.head", g, done),
                  *yh = BasicBlock::Create(ctx_, "y.head", g, done),
@@ -1407,7 +1422,7 @@ Function *Blockifier::emitRegion(Function &f, const std::string &name, bool with
                  *zl = BasicBlock::Create(ctx_, "z.next", g, done);
       IRBuilder<> lb(from), ylb(yl), zlb(zl);
       Value *x1 = lb.CreateAdd(x, lb.getInt64(1), "", true, true);
-      threadLatches.push_back(lb.CreateCondBr(lb.CreateICmpULT(x1, bx), xh, yl));
+      threadLatches.push_back(lb.CreateCondBr(lb.CreateICmpULT(x1, xEnd), xh, yl));
       x->addIncoming(x1, from);
       Value *y1 = ylb.CreateAdd(y, ylb.getInt64(jam), "", true, true);
       ylb.CreateCondBr(ylb.CreateICmpULT(y1, by), yh, zl);
@@ -1416,8 +1431,8 @@ Function *Blockifier::emitRegion(Function &f, const std::string &name, bool with
       zlb.CreateCondBr(zlb.CreateICmpULT(z1, bz), zh, done);
       z->addIncoming(z1, zl);
       if (withState) {
-        aZ->addIncoming(b.getInt32(-1), pre);
-        oZ->addIncoming(b.getInt32(0), pre);
+        aZ->addIncoming(andInit, pre);
+        oZ->addIncoming(orInit, pre);
         aZ->addIncoming(acc[0], zl);
         oZ->addIncoming(acc[1], zl);
         aY->addIncoming(aZ, zh);
