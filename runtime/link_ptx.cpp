@@ -94,60 +94,12 @@ bool before(ptx::SrcLoc a, ptx::SrcLoc b) { return a.line < b.line || (a.line ==
 /// Top-level statements, mirroring the parser's module-level grammar.
 std::vector<Stmt> split(const std::vector<Token> &t) {
   std::vector<Stmt> out;
-  std::size_t i = 0;
-  auto atEnd = [&] { return t[i].kind == Tok::End; };
-  while (!atEnd()) {
+  for (std::size_t i = 0; t[i].kind != Tok::End;) {
     Stmt s;
     s.first = i;
-    const Token &a = t[i];
-    if (a.isDir(".version") || a.isDir(".address_size")) {
+    if (t[i].isDir(".version") || t[i].isDir(".address_size") || t[i].isDir(".target"))
       s.role = Role::Header;
-      ++i;
-      if (!atEnd())
-        ++i;
-    } else if (a.isDir(".target")) {
-      s.role = Role::Header;
-      ++i;
-      if (!atEnd())
-        ++i;
-      while (!atEnd() && t[i].is(',')) {
-        ++i;
-        if (!atEnd())
-          ++i;
-      }
-    } else if (a.isDir(".file") || a.isDir(".loc")) {
-      // end at the line's end (no ';'), as the parser does
-      ++i;
-      while (!atEnd() && t[i].loc.line == a.loc.line && !t[i].is(';'))
-        ++i;
-      if (!atEnd() && t[i].is(';'))
-        ++i;
-    } else {
-      // a declaration, .pragma or .section: up to ';' at depth 0 or the '}'
-      // that closes a function body or a section
-      int paren = 0, brace = 0;
-      bool block = false;
-      for (; !atEnd(); ++i) {
-        const Token &x = t[i];
-        if (brace == 0 && (x.isDir(".entry") || x.isDir(".func") || x.isDir(".section")))
-          block = true;
-        if (x.is('('))
-          ++paren;
-        else if (x.is(')'))
-          --paren;
-        else if (x.is('{'))
-          ++brace;
-        else if (x.is('}')) {
-          if (--brace == 0 && block && !t[i + 1].is(';')) {
-            ++i;
-            break;
-          }
-        } else if (x.is(';') && brace == 0 && paren == 0) {
-          ++i;
-          break;
-        }
-      }
-    }
+    i = ptx::topLevelStatementEnd(t, i);
     s.last = i - 1;
     out.push_back(std::move(s));
   }

@@ -143,4 +143,60 @@ std::vector<Token> lex(std::string_view s) {
   return out;
 }
 
+std::size_t topLevelStatementEnd(const std::vector<Token> &t, std::size_t first, int *functionAt) {
+  if (functionAt != nullptr)
+    *functionAt = -1;
+  std::size_t i = first;
+  auto atEnd = [&] { return t[i].kind == Tok::End; };
+  const Token &a = t[i];
+  if (a.isDir(".version") || a.isDir(".address_size")) {
+    ++i;
+    if (!atEnd())
+      ++i;
+  } else if (a.isDir(".target")) {
+    ++i;
+    if (!atEnd())
+      ++i;
+    while (!atEnd() && t[i].is(',')) {
+      ++i;
+      if (!atEnd())
+        ++i;
+    }
+  } else if (a.isDir(".file") || a.isDir(".loc")) {
+    ++i; // ends at the line's end (no ';'), as the parser does
+    while (!atEnd() && t[i].loc.line == a.loc.line && !t[i].is(';'))
+      ++i;
+    if (!atEnd() && t[i].is(';'))
+      ++i;
+  } else {
+    // a declaration, .pragma or .section: up to ';' at depth 0 or the '}'
+    // that closes a function body or a section
+    int paren = 0, brace = 0;
+    bool block = false;
+    for (; !atEnd(); ++i) {
+      const Token &x = t[i];
+      if (brace == 0 && paren == 0 && (x.isDir(".entry") || x.isDir(".func"))) {
+        block = true;
+        if (functionAt != nullptr && *functionAt < 0)
+          *functionAt = int(i);
+      }
+      if (brace == 0 && x.isDir(".section"))
+        block = true;
+      if (x.is('('))
+        ++paren;
+      else if (x.is(')'))
+        --paren;
+      else if (x.is('{'))
+        ++brace;
+      else if (x.is('}')) {
+        if (--brace == 0 && block && !t[i + 1].is(';'))
+          return i + 1;
+      } else if (x.is(';') && brace == 0 && paren == 0) {
+        return i + 1;
+      }
+    }
+  }
+  return i;
+}
+
 } // namespace cuvirt::ptx

@@ -34,4 +34,12 @@ struct Token {
 /// Tokenises all of `text`; the last token is always Tok::End.
 std::vector<Token> lex(std::string_view text);
 
+/// The end (one past its last token) of the module-level statement that
+/// starts at token `first`, as the parser's module grammar delimits it:
+/// header directives, .file/.loc lines, declarations up to ';', and function
+/// bodies or sections up to their closing '}'. `t` ends with Tok::End. When
+/// `functionAt` is given, it gets the index of the statement's .entry/.func
+/// directive, or -1.
+std::size_t topLevelStatementEnd(const std::vector<Token> &t, std::size_t first, int *functionAt = nullptr);
+
 } // namespace cuvirt::ptx

@@ -12,62 +12,10 @@ PtxIndex::PtxIndex(std::string_view ptx) : text_(ptx) {
   // linker, runtime/link_ptx.cpp) sees them. The tokens are dropped after.
   const std::vector<Token> t = ptx::lex(ptx);
   auto offset = [&](const Token &x) { return static_cast<std::size_t>(x.text.data() - ptx.data()); };
-  std::size_t i = 0;
-  auto atEnd = [&] { return t[i].kind == Tok::End; };
-  while (!atEnd()) {
+  for (std::size_t i = 0; t[i].kind != Tok::End;) {
     const std::size_t first = i;
-    const Token &a = t[i];
     int fnAt = -1; // token index of .entry/.func at depth 0
-    if (a.isDir(".version") || a.isDir(".address_size")) {
-      ++i;
-      if (!atEnd())
-        ++i;
-    } else if (a.isDir(".target")) {
-      ++i;
-      if (!atEnd())
-        ++i;
-      while (!atEnd() && t[i].is(',')) {
-        ++i;
-        if (!atEnd())
-          ++i;
-      }
-    } else if (a.isDir(".file") || a.isDir(".loc")) {
-      ++i; // ends at the line's end (no ';'), as the parser does
-      while (!atEnd() && t[i].loc.line == a.loc.line && !t[i].is(';'))
-        ++i;
-      if (!atEnd() && t[i].is(';'))
-        ++i;
-    } else {
-      // a declaration, .pragma or .section: up to ';' at depth 0 or the '}'
-      // that closes a function body or a section
-      int paren = 0, brace = 0;
-      bool block = false;
-      for (; !atEnd(); ++i) {
-        const Token &x = t[i];
-        if (brace == 0 && paren == 0 && (x.isDir(".entry") || x.isDir(".func"))) {
-          block = true;
-          if (fnAt < 0)
-            fnAt = int(i);
-        }
-        if (brace == 0 && x.isDir(".section"))
-          block = true;
-        if (x.is('('))
-          ++paren;
-        else if (x.is(')'))
-          --paren;
-        else if (x.is('{'))
-          ++brace;
-        else if (x.is('}')) {
-          if (--brace == 0 && block && !t[i + 1].is(';')) {
-            ++i;
-            break;
-          }
-        } else if (x.is(';') && brace == 0 && paren == 0) {
-          ++i;
-          break;
-        }
-      }
-    }
+    i = ptx::topLevelStatementEnd(t, first, &fnAt);
     Stmt s;
     s.begin = offset(t[first]);
     s.end = offset(t[i - 1]) + t[i - 1].text.size();
