@@ -63,3 +63,25 @@ extern "C" __global__ void hello(int x) {
   if (threadIdx.x == 0)
     printf("hello from block %d: x=%d f=%.2f s=%s\n", blockIdx.x, x, 1.5, "ok");
 }
+
+// A block reduction as CUDA samples write it: grid-stride accumulation, warp
+// shuffles, shared memory across warps, one atomic per block.
+extern "C" __global__ void gridReduce(const float *x, int n, float *out) {
+  __shared__ float warpSums[32];
+  float s = 0.0f;
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x)
+    s += x[i];
+  for (int o = 16; o > 0; o /= 2)
+    s += __shfl_down_sync(0xffffffffu, s, o);
+  int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  if (lane == 0)
+    warpSums[warp] = s;
+  __syncthreads();
+  if (warp == 0) {
+    s = lane < int(blockDim.x / 32) ? warpSums[lane] : 0.0f;
+    for (int o = 16; o > 0; o /= 2)
+      s += __shfl_down_sync(0xffffffffu, s, o);
+    if (lane == 0)
+      atomicAdd(out, s);
+  }
+}

@@ -1,6 +1,7 @@
 // PTX from nvcc -> compilePtx (front end + blockify + JIT) -> run; and the
 // disk cache. Skipped, loudly, when the build had no nvcc.
 #include "driver.h"
+#include "translate/cpu/jit/dump.h"
 #include "translate/cpu/jit/engine.h"
 #ifdef CPUJIT_HAVE_FRONTEND
 #include "translate/ptx/ptx.h"
@@ -147,6 +148,41 @@ TEST_CASE("ptx: vecAdd, blockSum, warpSum, sgemm, reverseDyn from nvcc") {
     REQUIRE(launch(kernelOf(m, "reverseDyn"), {blocks}, {block}, {&pd}, 0, block * 4));
     for (std::uint32_t i = 0; i < data.size(); ++i)
       REQUIRE(data[i] == int(i / block * block + block - 1 - i % block));
+  }
+}
+
+TEST_CASE("ptx: a block reduction's running sum keeps one frame slot, and sums right") {
+  if (!havePtx())
+    return;
+#ifdef CPUJIT_HAVE_FRONTEND
+  // Its register's value, the loop phi, the exit phi and that phi's reload
+  // after the first shuffle are one value: one 4-byte slot, not four. The
+  // rest: the round counter (8), the shuffle operand (4), the warp index
+  // and a few more kept across the barrier.
+  std::string log;
+  auto ir = cuvirt::cpu::jit::dumpPtx(readPtx(), cuvirt::cpu::jit::DumpStage::BlockIR, log);
+  INFO(log);
+  REQUIRE(ir.ok());
+  const std::string tag = "@gridReduce.desc = private constant { i32, i32, ptr, ptr, ptr, ptr, ptr } { i32 ";
+  auto at = ir->find(tag);
+  REQUIRE(at != std::string::npos);
+  at = ir->find(", i32 ", at + tag.size());
+  REQUIRE(at != std::string::npos);
+  const int frameBytes = std::stoi(ir->substr(at + 6));
+  INFO("gridReduce frame bytes per thread: " << frameBytes);
+  CHECK(frameBytes <= 64); // 112 before slots were shared
+#endif
+  auto m = compilePtxOrFail();
+  std::vector<float> x(100003);
+  double exact = 0;
+  for (std::size_t i = 0; i < x.size(); ++i)
+    exact += x[i] = float(i % 1000) / 8;
+  for (auto [grid, block] : {std::pair{64u, 256u}, std::pair{7u, 96u}, std::pair{1u, 32u}}) {
+    float sum = 0, *px = x.data(), *ps = &sum;
+    int n = int(x.size());
+    REQUIRE(launch(kernelOf(m, "gridReduce"), {grid}, {block}, {&px, &n, &ps}, 32 * sizeof(float)));
+    INFO("grid " << grid << " block " << block);
+    CHECK(double(sum) == doctest::Approx(exact).epsilon(1e-5));
   }
 }
 

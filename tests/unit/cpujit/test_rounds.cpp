@@ -136,3 +136,83 @@ TEST_CASE("loop rounds with prefetches: ragged exits, early returns, partial vec
         }
       }
 }
+
+namespace {
+
+// (a, b) -> (b, a + b) around a barrier, k times; then a shuffle of a. The
+// header phis take different values from the same latch, and a's old value
+// is still needed after b's slot gets a + b: slots that must stay apart.
+const char *const kSwap = R"(
+define void @swap(ptr %params) #0 {
+entry:
+  %pn = load ptr, ptr %params
+  %n = load i32, ptr %pn
+  %pop = getelementptr ptr, ptr %params, i64 1
+  %po = load ptr, ptr %pop
+  %out = load ptr, ptr %po
+  %tid = call i32 @cuvirt.tid.x()
+  %skip = icmp eq i32 %n, 0
+  br i1 %skip, label %exit, label %loop
+loop:
+  %k = phi i32 [ 0, %entry ], [ %k1, %loop ]
+  %a = phi i32 [ %tid, %entry ], [ %b, %loop ]
+  %b = phi i32 [ 1, %entry ], [ %ab, %loop ]
+  call void @cuvirt.barrier(i32 0, i32 0)
+  %ab = add i32 %a, %b
+  %k1 = add i32 %k, 1
+  %more = icmp slt i32 %k1, %n
+  br i1 %more, label %loop, label %exit
+exit:
+  %fa = phi i32 [ 7, %entry ], [ %b, %loop ]
+  %fb = phi i32 [ 9, %entry ], [ %a, %loop ]
+  %sh = call {i32, i1} @cuvirt.shfl.down(i32 -1, i32 %fa, i32 1, i32 31)
+  %up = extractvalue {i32, i1} %sh, 0
+  %r1 = mul i32 %fa, 1000
+  %r2 = add i32 %r1, %fb
+  %r = add i32 %r2, %up
+  %t64 = sext i32 %tid to i64
+  %o = getelementptr i32, ptr %out, i64 %t64
+  store i32 %r, ptr %o
+  ret void
+}
+)";
+
+} // namespace
+
+TEST_CASE("slot sharing keeps values that are live at once apart (swapping phis around a barrier)") {
+  std::string log;
+  auto compiled = cuvirt::cpu::jit::compileIr(std::string(kDecls) + kSwap, infoFor("swap"), {}, log);
+  INFO(log);
+  REQUIRE(compiled.ok());
+  auto m = compiled.take();
+  cuvirt::cpu::BlockFn fn = m->kernel("swap");
+  REQUIRE(bool(fn));
+  for (int n : {0, 1, 2, 5, 17}) {
+    const int threads = 64;
+    std::vector<int> out(threads, -1);
+    int nn = n, *po = out.data();
+    std::vector<void *> params{&nn, &po};
+    REQUIRE(launch(fn, {1}, {threads}, params));
+    std::vector<int> fa(threads), fb(threads);
+    for (int t = 0; t < threads; ++t) {
+      int a = t, b = 1;
+      if (n == 0) {
+        fa[t] = 7, fb[t] = 9;
+        continue;
+      }
+      for (int k = 0; k < n; ++k) { // the loop body runs k = 0 .. n-1; exit sees the phis' last values
+        int na = b, nb = a + b;
+        if (k + 1 >= n) {
+          fa[t] = b, fb[t] = a; // %b and %a of the last iteration
+          break;
+        }
+        a = na, b = nb;
+      }
+    }
+    for (int t = 0; t < threads; ++t) {
+      const int up = (t % 32) < 31 ? fa[t + 1] : fa[t];
+      INFO("n " << n << " thread " << t);
+      CHECK(out[std::size_t(t)] == fa[t] * 1000 + fb[t] + up);
+    }
+  }
+}

@@ -2,6 +2,8 @@
 #include "translate/cpu/jit/blockify.h"
 #include "translate/cpu/jit/block_runtime.h"
 
+#include <llvm/ADT/BitVector.h>
+#include <llvm/ADT/EquivalenceClasses.h>
 #include <llvm/ADT/PostOrderIterator.h>
 #include <llvm/ADT/SmallPtrSet.h>
 #include <llvm/ADT/StringSwitch.h>
@@ -280,6 +282,8 @@ private:
   void markInvariantParamLoads(Function &f);
   std::vector<BasicBlock *> splitYields(Function &f, std::vector<std::int32_t> &kinds);
   void fixLiveAcross(Function &f, const std::vector<BasicBlock *> &entries);
+  std::vector<AllocaInst *> demoted_; // made by fixLiveAcross: candidates for coalesceSlots
+  void coalesceSlots(Function &f);
   Status allocasToSlots(Function &f, std::vector<SlotInfo> &slots, std::uint64_t &frameBytes);
   Function *emitRegion(Function &f, const std::string &name, bool withState, bool nested,
                        const std::vector<BasicBlock *> &entries, int entry,
@@ -920,6 +924,7 @@ void Blockifier::fixLiveAcross(Function &f, const std::vector<BasicBlock *> &ent
       } else if (auto *phi = dyn_cast<PHINode>(i)) {
         bool uni = allBranchesUniform_ && uniform_.count(phi);
         AllocaInst *a = DemotePHIToStack(phi);
+        demoted_.push_back(a);
         if (uni) {
           uniformAllocas_.insert(a);
           for (User *u : a->users()) // its reloads are as uniform as the value
@@ -929,12 +934,175 @@ void Blockifier::fixLiveAcross(Function &f, const std::vector<BasicBlock *> &ent
       } else {
         bool uni = allBranchesUniform_ && uniform_.count(i);
         AllocaInst *a = DemoteRegToStack(*i);
+        demoted_.push_back(a);
         if (uni) {
           uniformAllocas_.insert(a);
           for (User *u : a->users()) // its reloads are as uniform as the value
             if (isa<LoadInst>(u))
               uniform_.insert(u);
         }
+      }
+    }
+  }
+}
+
+// Demotion gives every value live across a resume point a slot of its own,
+// and every phi another: a loop-carried sum becomes its register's slot, the
+// header phi's, the exit phi's and the exit value's, each stored per thread
+// per round (in a vectorised round: one store instruction each, masked or
+// not). Slots never live at once, or holding the same value whenever both are
+// live, share one (copy coalescing on frame slots, like a register
+// allocator's): a loop-carried value then costs one store per round.
+void Blockifier::coalesceSlots(Function &f) {
+  constexpr std::size_t kMaxCandidates = 1024; // quadratic below; huge kernels keep their slots
+  std::vector<AllocaInst *> cand;
+  DenseMap<Value *, unsigned> index;
+  for (AllocaInst *a : demoted_) {
+    if (ivSlots_.contains(a) || roundSlots_.contains(a) || !a->isStaticAlloca())
+      continue;
+    bool simple = all_of(a->users(), [&](User *u) {
+      if (auto *ld = dyn_cast<LoadInst>(u))
+        return ld->isSimple() && ld->getType() == a->getAllocatedType();
+      auto *st = dyn_cast<StoreInst>(u);
+      return st && st->isSimple() && st->getPointerOperand() == a && st->getValueOperand() != a &&
+             st->getValueOperand()->getType() == a->getAllocatedType();
+    });
+    if (simple) {
+      index[a] = unsigned(cand.size());
+      cand.push_back(a);
+    }
+  }
+  const std::size_t n = cand.size();
+  if (n < 2 || n > kMaxCandidates)
+    return;
+  auto slotOf = [&](Value *ptr) -> int {
+    auto it = index.find(ptr);
+    return it == index.end() ? -1 : int(it->second);
+  };
+  // Block-level liveness: a slot is live where a load of it can follow
+  // without a store to it in between.
+  DenseMap<BasicBlock *, BitVector> liveIn, gen, kill;
+  for (BasicBlock &bb : f) {
+    BitVector g(n), k(n);
+    for (Instruction &i : reverse(bb)) {
+      if (auto *st = dyn_cast<StoreInst>(&i); st && slotOf(st->getPointerOperand()) >= 0) {
+        g.reset(unsigned(slotOf(st->getPointerOperand())));
+        k.set(unsigned(slotOf(st->getPointerOperand())));
+      } else if (auto *ld = dyn_cast<LoadInst>(&i); ld && slotOf(ld->getPointerOperand()) >= 0) {
+        g.set(unsigned(slotOf(ld->getPointerOperand())));
+        k.reset(unsigned(slotOf(ld->getPointerOperand())));
+      }
+    }
+    gen[&bb] = g;
+    kill[&bb] = k;
+    liveIn[&bb] = g;
+  }
+  auto liveOut = [&](BasicBlock *bb) {
+    BitVector out(n);
+    for (BasicBlock *succ : successors(bb))
+      out |= liveIn[succ];
+    return out;
+  };
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (BasicBlock *bb : post_order(&f)) {
+      BitVector in = liveOut(bb);
+      in.reset(kill[bb]);
+      in |= gen[bb];
+      if (in != liveIn[bb]) {
+        liveIn[bb] = std::move(in);
+        changed = true;
+      }
+    }
+  }
+  // Interference: a store to X while Y is live, unless Y is known to hold
+  // the stored value there (it was just loaded from Y, or stored to Y).
+  std::vector<BitVector> interferes(n, BitVector(n));
+  for (BasicBlock &bb : f) {
+    DenseMap<Value *, BitVector> holders; // value -> slots known to hold it
+    DenseMap<StoreInst *, BitVector> holdAtStore;
+    auto forget = [&](unsigned x) {
+      for (auto &[v, h] : holders)
+        h.reset(x);
+    };
+    for (Instruction &i : bb) {
+      if (auto *ld = dyn_cast<LoadInst>(&i); ld && slotOf(ld->getPointerOperand()) >= 0) {
+        BitVector h(n);
+        for (auto &[v, hv] : holders) // anything holding what the slot holds
+          if (hv.test(unsigned(slotOf(ld->getPointerOperand()))))
+            h |= hv;
+        h.set(unsigned(slotOf(ld->getPointerOperand())));
+        holders[ld] = h;
+      } else if (auto *st = dyn_cast<StoreInst>(&i); st && slotOf(st->getPointerOperand()) >= 0) {
+        auto x = unsigned(slotOf(st->getPointerOperand()));
+        forget(x);
+        BitVector &h = holders[st->getValueOperand()];
+        h.resize(n);
+        holdAtStore[st] = h;
+        h.set(x);
+      }
+    }
+    BitVector live = liveOut(&bb);
+    for (Instruction &i : reverse(bb)) {
+      if (auto *st = dyn_cast<StoreInst>(&i); st && slotOf(st->getPointerOperand()) >= 0) {
+        auto x = unsigned(slotOf(st->getPointerOperand()));
+        BitVector conflict = live;
+        conflict.reset(holdAtStore[st]);
+        conflict.reset(x);
+        for (unsigned y : conflict.set_bits()) {
+          interferes[x].set(y);
+          interferes[y].set(x);
+        }
+        live.reset(x);
+      } else if (auto *ld = dyn_cast<LoadInst>(&i); ld && slotOf(ld->getPointerOperand()) >= 0) {
+        live.set(unsigned(slotOf(ld->getPointerOperand())));
+      }
+    }
+  }
+  // Greedy merging, in creation order (a value's slot, then its copies').
+  std::vector<int> leader(n, -1);
+  std::vector<BitVector> classConflicts;
+  std::vector<unsigned> leaders;
+  for (unsigned x = 0; x < n; ++x) {
+    const bool uni = uniformAllocas_.contains(cand[x]);
+    for (unsigned l : leaders)
+      if (!classConflicts[l].test(x) && uniformAllocas_.contains(cand[l]) == uni &&
+          cand[l]->getAllocatedType() == cand[x]->getAllocatedType() &&
+          cand[l]->getAlign() >= cand[x]->getAlign()) {
+        leader[x] = int(l);
+        classConflicts[l] |= interferes[x];
+        break;
+      }
+    if (leader[x] < 0) {
+      leader[x] = int(x);
+      leaders.push_back(x);
+    }
+    if (classConflicts.size() <= x)
+      classConflicts.resize(x + 1, BitVector(n));
+    if (leader[x] == int(x))
+      classConflicts[x] = interferes[x];
+  }
+  for (unsigned x = 0; x < n; ++x)
+    if (leader[x] != int(x)) {
+      cand[x]->replaceAllUsesWith(cand[unsigned(leader[x])]);
+      uniformAllocas_.erase(cand[x]);
+      cand[x]->eraseFromParent();
+    }
+  // What merging left behind: a slot stored with what was just loaded from it.
+  for (BasicBlock &bb : f) {
+    DenseMap<Value *, Value *> held; // slot -> value it is known to hold
+    for (Instruction &i : make_early_inc_range(bb)) {
+      if (auto *ld = dyn_cast<LoadInst>(&i); ld && slotOf(ld->getPointerOperand()) >= 0) {
+        held.try_emplace(ld->getPointerOperand(), ld);
+      } else if (auto *st = dyn_cast<StoreInst>(&i); st && slotOf(st->getPointerOperand()) >= 0) {
+        auto it = held.find(st->getPointerOperand());
+        if (it != held.end() && it->second == st->getValueOperand()) {
+          st->eraseFromParent();
+          continue;
+        }
+        held[st->getPointerOperand()] = st->getValueOperand();
+      } else if (i.mayWriteToMemory() && !isa<StoreInst>(i) && !isa<CallInst>(i)) {
+        held.clear();
       }
     }
   }
@@ -2008,7 +2176,9 @@ Status Blockifier::blockifyKernel(Function &f, bool rounds) {
     if (allBranchesUniform_)
       for (Value *a : ivSlots_)
         uniformAllocas_.insert(a);
+    demoted_.clear();
     fixLiveAcross(f, entries);
+    coalesceSlots(f);
     std::vector<SlotInfo> slots;
     std::uint64_t frameBytes = 0;
     CUVIRT_TRY(allocasToSlots(f, slots, frameBytes));

@@ -66,16 +66,40 @@ class PerfMapPlugin : public orc::ObjectLinkingLayer::Plugin {
 public:
   void modifyPassConfig(orc::MaterializationResponsibility &, jitlink::LinkGraph &,
                         jitlink::PassConfiguration &config) override {
+    // Region functions are reached through section-relative relocations, so
+    // JITLink would prune their (unreferenced) names before we see them.
+    config.PrePrunePasses.push_back([](jitlink::LinkGraph &g) -> Error {
+      for (jitlink::Symbol *sym : g.defined_symbols())
+        if (sym->hasName())
+          sym->setLive(true);
+      return Error::success();
+    });
     config.PostFixupPasses.push_back([](jitlink::LinkGraph &g) -> Error {
       static std::mutex mu;
       std::lock_guard lock(mu);
       std::FILE *f = std::fopen(fmt::format("/tmp/perf-{}.map", getpid()).c_str(), "a");
       if (!f)
         return Error::success();
-      for (jitlink::Symbol *sym : g.defined_symbols())
-        if (sym->hasName() && sym->getSize())
-          std::fprintf(f, "%llx %llx %s\n", static_cast<unsigned long long>(sym->getAddress().getValue()),
-                       static_cast<unsigned long long>(sym->getSize()), (*sym->getName()).str().c_str());
+      // Region functions are local and often carry no ELF size: they run to
+      // the next symbol of their block.
+      for (jitlink::Block *block : g.blocks()) {
+        if ((block->getSection().getMemProt() & orc::MemProt::Exec) == orc::MemProt::None)
+          continue;
+        std::vector<jitlink::Symbol *> named;
+        for (jitlink::Symbol *sym : g.defined_symbols())
+          if (&sym->getBlock() == block && sym->hasName())
+            named.push_back(sym);
+        std::sort(named.begin(), named.end(),
+                  [](auto *a, auto *b) { return a->getOffset() < b->getOffset(); });
+        for (std::size_t i = 0; i < named.size(); ++i) {
+          const auto end = i + 1 < named.size() ? named[i + 1]->getOffset() : block->getSize();
+          if (end > named[i]->getOffset())
+            std::fprintf(f, "%llx %llx %s\n",
+                         static_cast<unsigned long long>(named[i]->getAddress().getValue()),
+                         static_cast<unsigned long long>(end - named[i]->getOffset()),
+                         (*named[i]->getName()).str().c_str());
+        }
+      }
       std::fclose(f);
       return Error::success();
     });
@@ -154,6 +178,9 @@ Expected<std::unique_ptr<orc::LLJIT>> makeJit(const CompileOptions &options, std
   if (!jit)
     return jitFailure(log, "cpu jit: cannot create LLJIT: " + toString(jit.takeError()));
   orc::LLJIT &j = **jit;
+  if (const char *perfMap = std::getenv("CUVIRT_JIT_PERFMAP"); perfMap && *perfMap == '1')
+    if (auto *linker = dyn_cast<orc::ObjectLinkingLayer>(&j.getObjLinkingLayer()))
+      linker->addPlugin(std::make_unique<PerfMapPlugin>());
   orc::JITDylib &jd = j.getMainJITDylib();
   orc::SymbolMap syms;
   auto def = [&](StringRef name, const void *addr) {
