@@ -152,6 +152,10 @@ extern "C" __attribute__((visibility("default"))) void cuvirt_cpu_jit_run(cuvirt
   // one resume point to one other): loop counters are then the same in
   // every thread (see blockify's loop rounds).
   state[n] = 1;
+  // Threads at and past liveEnd have exited (an exit is final): the scans of
+  // mixed rounds stop there (warp 0's shuffles after warps 1-7 returned scan
+  // 32 states, not 256).
+  std::uint32_t liveEnd = n;
   std::int32_t s = d.fast[0](env, frame, state, coll);
   for (;;) {
     if (s == kExit)
@@ -170,24 +174,23 @@ extern "C" __attribute__((visibility("default"))) void cuvirt_cpu_jit_run(cuvirt
     // warp collectives, block barriers only once every thread is at one (or
     // has exited).
     state[n] = 0;
-    std::int32_t agreed = liveAgreement(state, n);
+    std::int32_t agreed = liveAgreement(state, liveEnd);
     if (agreed == kExit)
       return; // every thread has exited
     if (agreed >= 0) {
       // The threads still running agree: as above, skipping the exited ones.
       std::int32_t k = d.kinds[agreed];
+      while (liveEnd > 0 && state[liveEnd - 1] == kExit)
+        --liveEnd;
       if (isWarpKind(k) && d.shfl[3 * agreed] >= 0) {
-        for (std::uint32_t w = 0; w * 32 < n; ++w)
+        for (std::uint32_t w = 0; w * 32 < liveEnd; ++w)
           coll[w * 32].pad = lanesIn(state + w * 32, std::min(32u, n - w * 32), agreed);
       } else if (isWarpKind(k)) {
         evalWarpCollectives(d, state, coll, n, frame);
       } else if (k >= kBarRedPopc && k <= kBarRedOr) {
         evalBarRed(d, state, coll, n);
       }
-      std::uint32_t end = n;
-      while (end > 0 && state[end - 1] == kExit)
-        --end;
-      state[n + 1] = std::int32_t(end);
+      state[n + 1] = std::int32_t(liveEnd);
       s = d.fastLive[agreed](env, frame, state, coll);
       continue;
     }

@@ -98,7 +98,7 @@ enum class Sr {
   CollSlotPtr,
   ResumeHere,
   ShflResult, // cuvirt.jit.shfl: the result of an inline shuffle (see splitYields)
-  Prefetch,   // cuvirt.jit.prefetch(ptr): a later round's address (see addRoundPrefetches)
+  Prefetch,   // cuvirt.jit.prefetch(ptr, i64 k, i64 d): round k+d's address (see addRoundPrefetches)
 };
 
 struct CallInfo {
@@ -331,12 +331,14 @@ private:
     BasicBlock *header, *resume;
     std::vector<BasicBlock *> blocks;
     std::map<Value *, Value *> ahead; // induction value -> its value kPrefetchRounds later
+    Value *counter = nullptr;         // this round's iteration counter (i64)
+    std::int64_t distance = 0;        // kPrefetchRounds
   };
   void addRoundPrefetches(std::vector<RoundLoop> &loops);
   std::vector<CallInst *> prefetches_; // markers met while building a lockstep loop-round nest
   void emitPrefetches(BasicBlock *pre, const Frame &fr, const Frame &cf);
   bool collectPrefetches_ = false;
-  bool isRematerializable(Value *v, int depth) const;
+  bool isRematerializable(Value *v, int depth, bool speculative = false) const;
   void useUniformSlots(const std::vector<BasicBlock *> &clones, BasicBlock *regionEntry, Frame &cf,
                        const std::vector<SlotInfo> &slots, BasicBlock *entryBB);
 };
@@ -604,17 +606,25 @@ std::vector<BasicBlock *> Blockifier::splitYields(Function &f, std::vector<std::
   return entries;
 }
 
-bool Blockifier::isRematerializable(Value *v, int depth) const {
+// `speculative`: the copy may run where the original did not, with other
+// operands (a later round's prefetch address), so no division that could
+// trap. Otherwise a copy runs where the original (which dominates it) ran
+// before with the same pure operands: a division is as safe as it was there.
+bool Blockifier::isRematerializable(Value *v, int depth, bool speculative) const {
   if (isa<Constant>(v) || isa<Argument>(v) || isa<AllocaInst>(v))
     return true;
   auto *i = dyn_cast<Instruction>(v);
   if (!i || depth > 8)
     return false;
-  if (auto *cb = dyn_cast<CallBase>(i))
+  if (auto *ii = dyn_cast<IntrinsicInst>(i)) { // umax, abs, ctpop, fshl, ...: pure arithmetic
+    if (!ii->doesNotAccessMemory() || !ii->willReturn() || ii->isConvergent() || ii->mayHaveSideEffects())
+      return false;
+  } else if (auto *cb = dyn_cast<CallBase>(i)) {
     return isPureSr(classify(cb).sr);
+  }
   if (auto *ld = dyn_cast<LoadInst>(i))
     return (ld->hasMetadata(LLVMContext::MD_invariant_load) || ivSlots_.contains(ld->getPointerOperand())) &&
-           isRematerializable(ld->getPointerOperand(), depth + 1);
+           isRematerializable(ld->getPointerOperand(), depth + 1, speculative);
   if (auto *bo = dyn_cast<BinaryOperator>(i)) {
     switch (bo->getOpcode()) {
     case Instruction::UDiv:
@@ -622,7 +632,7 @@ bool Blockifier::isRematerializable(Value *v, int depth) const {
     case Instruction::URem:
     case Instruction::SRem: {
       auto *d = dyn_cast<ConstantInt>(bo->getOperand(1));
-      if (!d || d->isZero() || d->isMinusOne())
+      if (speculative && (!d || d->isZero() || d->isMinusOne()))
         return false;
       break;
     }
@@ -630,11 +640,11 @@ bool Blockifier::isRematerializable(Value *v, int depth) const {
       break;
     }
   } else if (!isa<CastInst>(i) && !isa<GetElementPtrInst>(i) && !isa<CmpInst>(i) && !isa<SelectInst>(i) &&
-             !isa<UnaryOperator>(i) && !isa<ExtractValueInst>(i)) {
+             !isa<UnaryOperator>(i) && !isa<ExtractValueInst>(i) && !isa<IntrinsicInst>(i)) {
     return false;
   }
   for (Value *op : i->operands())
-    if (!isRematerializable(op, depth + 1))
+    if (!isRematerializable(op, depth + 1, speculative))
       return false;
   return true;
 }
@@ -770,7 +780,7 @@ void Blockifier::rewriteInductions(Function &f, const std::vector<BasicBlock *> 
   // Loops that run in rounds: their loads of a later round are prefetched.
   static const std::int64_t kAhead = [] {
     const char *e = std::getenv("CUVIRT_JIT_PREFETCH_ROUNDS"); // experiments; 0 = off
-    return e ? std::strtoll(e, nullptr, 10) : 4;
+    return e ? std::strtoll(e, nullptr, 10) : 8;
   }();
   std::map<BasicBlock *, RoundLoop> rounds; // by header
   for (auto [phi, header, pre, step] : cands) {
@@ -798,6 +808,10 @@ void Blockifier::rewriteInductions(Function &f, const std::vector<BasicBlock *> 
       // Read back, so that recomputing a user after a resume point reads the
       // slot rather than adding one again.
       k = hb.CreateLoad(i64_, slot, "iv.k");
+      if (auto it = rounds.find(header); it != rounds.end()) {
+        it->second.counter = k;
+        it->second.distance = kAhead;
+      }
     }
     IRBuilder<> hb(cast<Instruction>(k)->getNextNode());
     Value *nv;
@@ -882,14 +896,15 @@ void Blockifier::addRoundPrefetches(std::vector<RoundLoop> &loops) {
         return memo[v] = c;
       };
       Value *p = clone(ld->getPointerOperand());
-      if (!isRematerializable(p, 0)) { // it would be kept per thread: not worth a slot
+      if (!isRematerializable(p, 0, true)) { // it would be kept per thread: not worth a slot
         for (auto it = made.rbegin(); it != made.rend(); ++it)
           (*it)->eraseFromParent();
         continue;
       }
       if (!marker)
-        marker = getFn("cuvirt.jit.prefetch", Type::getVoidTy(ctx_), {ptr_});
-      CallInst::Create(marker, {p}, "", at->getIterator());
+        marker = getFn("cuvirt.jit.prefetch", Type::getVoidTy(ctx_), {ptr_, i64_, i64_});
+      CallInst::Create(marker, {p, rl.counter, ConstantInt::get(i64_, std::uint64_t(rl.distance))}, "",
+                       at->getIterator());
     }
   }
 }
@@ -1714,14 +1729,20 @@ void Blockifier::emitPrefetches(BasicBlock *pre, const Frame &fr, const Frame &c
     return;
   BasicBlock *entryBB = &pre->getParent()->getEntryBlock();
   for (CallInst *m : markers) {
-    Instruction *at = pre->getTerminator();
-    IRBuilder<> b(at);
-    auto addrFor = [&](Value *x32) -> Value * {
+    Value *const address = m->getArgOperand(0), *const counter = m->getArgOperand(1);
+    const std::int64_t distance = cast<ConstantInt>(m->getArgOperand(2))->getSExtValue();
+    // The marker's address for thread (x32, 0, 0), built before `at`; with
+    // `round`, for that round instead of this one's + distance. Null when the
+    // address needs something other than pure arithmetic.
+    auto addrFor = [&](Value *x32, Instruction *at, Value *round) -> Value * {
+      IRBuilder<> b(at);
       std::map<Value *, Value *> sub{{cf.tid[0], x32},
                                      {cf.tid[1], b.getInt32(0)},
                                      {cf.tid[2], b.getInt32(0)},
                                      {cf.t32, x32},
                                      {cf.t64, b.CreateZExt(x32, i64_)}};
+      if (round)
+        sub[counter] = b.CreateSub(round, b.getInt64(std::uint64_t(distance)));
       std::vector<Instruction *> made;
       bool ok = true;
       std::function<Value *(Value *)> h = [&](Value *v) -> Value * {
@@ -1747,34 +1768,80 @@ void Blockifier::emitPrefetches(BasicBlock *pre, const Frame &fr, const Frame &c
         made.push_back(c);
         return sub[v] = c;
       };
-      Value *p = h(m->getArgOperand(0));
+      Value *p = h(address);
       if (ok)
         return p;
       for (auto it = made.rbegin(); it != made.rend(); ++it)
         (*it)->eraseFromParent();
       return nullptr;
     };
-    Value *lo = addrFor(b.getInt32(0));
-    Value *hi = lo ? addrFor(b.CreateSub(fr.bdim[0], b.getInt32(1))) : nullptr;
+    // Prefetches the lines of [lo, hi] (when under 16 KiB) at the end of
+    // `from`, continuing in the block it returns.
+    auto prefetchSpan = [&](BasicBlock *from, Value *lo, Value *hi) -> BasicBlock * {
+      Instruction *at = from->getTerminator();
+      IRBuilder<> b(at);
+      Value *loI = b.CreateAnd(b.CreatePtrToInt(lo, i64_), b.getInt64(~std::uint64_t(63)));
+      Value *hiI = b.CreatePtrToInt(hi, i64_);
+      Value *small = b.CreateICmpULT(b.CreateSub(hiI, loI), b.getInt64(16384));
+      BasicBlock *rest = from->splitBasicBlock(at, "pf.done");
+      BasicBlock *loop = BasicBlock::Create(ctx_, "pf.loop", from->getParent(), rest);
+      from->getTerminator()->eraseFromParent();
+      BranchInst::Create(loop, rest, small, from);
+      IRBuilder<> lb(loop);
+      PHINode *pa = lb.CreatePHI(i64_, 2, "pf.addr");
+      pa->addIncoming(loI, from);
+      lb.CreateIntrinsic(Intrinsic::prefetch, {ptr_},
+                         {lb.CreateIntToPtr(pa, ptr_), lb.getInt32(0), lb.getInt32(3), lb.getInt32(1)});
+      Value *next = lb.CreateAdd(pa, lb.getInt64(64));
+      pa->addIncoming(next, loop);
+      lb.CreateCondBr(lb.CreateICmpULE(next, hiI), loop, rest);
+      return rest;
+    };
+    Value *lo = addrFor(IRBuilder<>(pre->getTerminator()).getInt32(0), pre->getTerminator(), nullptr);
+    Value *hi = nullptr;
+    if (lo) {
+      IRBuilder<> b(pre->getTerminator());
+      hi = addrFor(b.CreateSub(fr.bdim[0], b.getInt32(1)), pre->getTerminator(), nullptr);
+    }
     m->eraseFromParent();
     if (!lo || !hi)
       continue;
-    Value *loI = b.CreateAnd(b.CreatePtrToInt(lo, i64_), b.getInt64(~std::uint64_t(63)));
-    Value *hiI = b.CreatePtrToInt(hi, i64_);
-    Value *small = b.CreateICmpULT(b.CreateSub(hiI, loI), b.getInt64(16384));
-    BasicBlock *rest = pre->splitBasicBlock(at, "pf.done");
-    BasicBlock *loop = BasicBlock::Create(ctx_, "pf.loop", pre->getParent(), rest);
-    pre->getTerminator()->eraseFromParent();
-    BranchInst::Create(loop, rest, small, pre);
-    IRBuilder<> lb(loop);
-    PHINode *pa = lb.CreatePHI(i64_, 2, "pf.addr");
-    pa->addIncoming(loI, pre);
-    lb.CreateIntrinsic(Intrinsic::prefetch, {ptr_},
-                       {lb.CreateIntToPtr(pa, ptr_), lb.getInt32(0), lb.getInt32(3), lb.getInt32(1)});
-    Value *next = lb.CreateAdd(pa, lb.getInt64(64));
-    pa->addIncoming(next, loop);
-    lb.CreateCondBr(lb.CreateICmpULE(next, hiI), loop, rest);
-    pre = rest;
+    // The first round of a block also fetches rounds 1 .. distance-1, which
+    // no earlier round did (a grid-stride loop of 64 rounds would otherwise
+    // start cold in one round of eight). Needs the counter as one value for
+    // the whole nest (read once at entry).
+    auto *kIns = dyn_cast<Instruction>(counter);
+    if (distance > 1 && kIns && kIns->getParent() == entryBB) {
+      Instruction *at = pre->getTerminator();
+      BasicBlock *main = pre->splitBasicBlock(at, "pf.main");
+      BasicBlock *head = BasicBlock::Create(ctx_, "pf.cold", pre->getParent(), main);
+      pre->getTerminator()->eraseFromParent();
+      IRBuilder<> pb(pre);
+      pb.CreateCondBr(pb.CreateICmpEQ(counter, pb.getInt64(0)), head, main);
+      IRBuilder<> hb(head);
+      PHINode *round = hb.CreatePHI(i64_, 2, "pf.round");
+      round->addIncoming(hb.getInt64(1), pre);
+      Instruction *hterm = hb.CreateUnreachable();
+      Value *clo = addrFor(hb.getInt32(0), hterm, round);
+      IRBuilder<> tb(hterm);
+      Value *chi = clo ? addrFor(tb.CreateSub(fr.bdim[0], tb.getInt32(1)), hterm, round) : nullptr;
+      hterm->eraseFromParent();
+      if (!clo || !chi) { // cannot happen once the plain span could be built; stay safe
+        BranchInst::Create(main, head);
+        round->addIncoming(ConstantInt::get(i64_, 1), head);
+        round->removeIncomingValue(head);
+      } else {
+        BranchInst::Create(main, head); // placeholder terminator, split below
+        BasicBlock *next = prefetchSpan(head, clo, chi);
+        next->getTerminator()->eraseFromParent();
+        IRBuilder<> nb(next);
+        Value *r1 = nb.CreateAdd(round, nb.getInt64(1));
+        round->addIncoming(r1, next);
+        nb.CreateCondBr(nb.CreateICmpSLT(r1, nb.getInt64(std::uint64_t(distance))), head, main);
+      }
+      pre = main;
+    }
+    pre = prefetchSpan(pre, lo, hi);
   }
 }
 
