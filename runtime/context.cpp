@@ -58,7 +58,6 @@ void clearContext(Context *c) {
   }
   freeContextAllocations(c);
   c->legacy = nullptr;
-  c->lastLegacyWork.reset();
   c->sticky = CUDA_SUCCESS;
   if (g_clearedHook != nullptr)
     g_clearedHook(c);

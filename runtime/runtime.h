@@ -106,7 +106,6 @@ struct Context : ErrorSink {
   std::unordered_map<Stream *, std::shared_ptr<Stream>> streams;
   std::set<Event *> events;
   std::set<Module *> modules;
-  MarkerPtr lastLegacyWork;
   std::size_t limits[CU_LIMIT_MAX] = {};
   CUfunc_cache cacheConfig = CU_FUNC_CACHE_PREFER_NONE;
   CUsharedconfig sharedConfig = CU_SHARED_MEM_CONFIG_DEFAULT_BANK_SIZE;

@@ -64,7 +64,7 @@ bool quiet(Stream *s) {
         return false;
     return true;
   }
-  return !s->blocking() || !c->lastLegacyWork || c->lastLegacyWork->done();
+  return !s->blocking() || c->legacy == nullptr || c->legacy->queue->idle();
 }
 
 } // namespace
@@ -121,20 +121,23 @@ Status submitImpl(Stream *stream, const std::function<void(Queue &)> &enqueue) {
         stream->queue->wait(m);
       }
     enqueue(*stream->queue);
-    auto done = std::make_shared<Marker>();
-    stream->queue->record(done);
-    std::lock_guard lock(c->mutex);
-    c->lastLegacyWork = std::move(done);
     return {};
   }
   if (stream->blocking()) {
-    MarkerPtr last;
+    // Legacy work submitted so far goes first: a marker recorded on the
+    // legacy stream now is reached exactly when that work is done. (Made
+    // here, on demand, rather than after every legacy submission: a program
+    // that only uses the default stream pays nothing per launch.)
+    Stream *legacy = nullptr;
     {
       std::lock_guard lock(c->mutex);
-      last = c->lastLegacyWork;
+      legacy = c->legacy;
     }
-    if (last && !last->done())
-      stream->queue->wait(last);
+    if (legacy != nullptr && legacy != stream && !legacy->queue->idle()) {
+      auto m = std::make_shared<Marker>();
+      legacy->queue->record(m);
+      stream->queue->wait(m);
+    }
   }
   enqueue(*stream->queue);
   return {};

@@ -69,6 +69,8 @@ private:
   void push(std::function<void()> task, bool hostCode = false);
   /// Runs the first task; `lock` is held on entry and on return.
   void runFront(std::unique_lock<std::mutex> &lock);
+  /// Runs every queued task (the worker only); `lock` as for runFront.
+  void runBatch(std::unique_lock<std::mutex> &lock);
   template <class F> void timed(const char *kind, const std::string &name, F &&work);
   static void *threadMain(void *self);
   void run();
@@ -77,11 +79,13 @@ private:
   std::mutex mutex_;
   std::condition_variable workCv_, idleCv_;
   std::deque<Task> tasks_;
+  std::deque<Task> batch_;             ///< what runBatch took (kept for its memory)
   bool running_ = false;               ///< a task is running (on the worker or a synchroniser)
   std::size_t pending_ = 0;            ///< enqueued and not finished
   std::atomic<std::size_t> queued_{0}; ///< tasks waiting to start (read without the lock)
   std::atomic<bool> idle_{true};       ///< pending_ == 0 (read without the lock)
   bool stop_ = false;
+  bool workerAsleep_ = false; ///< the worker waits on workCv_ (push wakes it only then)
   pthread_t thread_{};
 };
 

@@ -72,11 +72,38 @@ void CpuQueue::run() {
         continue;
     }
     // A synchronising thread may be running this queue's work (running_).
+    workerAsleep_ = true;
     workCv_.wait(lock, [&] { return (stop_ && !running_) || (!tasks_.empty() && !running_); });
+    workerAsleep_ = false;
     if (tasks_.empty())
       return; // stopping, and everything ran
-    runFront(lock);
+    if (tasks_.size() == 1)
+      runFront(lock);
+    else
+      runBatch(lock);
   }
+}
+
+// Everything queued, in one turn of the lock: while the worker runs a burst
+// of small launches, the thread enqueueing them finds the lock free instead
+// of trading it with the worker twice per launch.
+void CpuQueue::runBatch(std::unique_lock<std::mutex> &lock) {
+  batch_.swap(tasks_);
+  const std::size_t count = batch_.size();
+  queued_.fetch_sub(count, std::memory_order_relaxed);
+  running_ = true;
+  lock.unlock();
+  for (Task &task : batch_)
+    task.fn();
+  batch_.clear();
+  lock.lock();
+  running_ = false;
+  pending_ -= count;
+  if (pending_ == 0)
+    idle_.store(true, std::memory_order_release);
+  idleCv_.notify_all();
+  if (!tasks_.empty() || stop_)
+    workCv_.notify_one();
 }
 
 void CpuQueue::runFront(std::unique_lock<std::mutex> &lock) {
@@ -99,14 +126,17 @@ void CpuQueue::runFront(std::unique_lock<std::mutex> &lock) {
 }
 
 void CpuQueue::push(std::function<void()> task, bool hostCode) {
+  bool wake;
   {
     std::lock_guard lock(mutex_);
     ++pending_;
     idle_.store(false, std::memory_order_relaxed);
     tasks_.push_back({std::move(task), hostCode});
     queued_.fetch_add(1, std::memory_order_release);
+    wake = workerAsleep_; // a spinning or busy worker looks again by itself
   }
-  workCv_.notify_one();
+  if (wake)
+    workCv_.notify_one();
 }
 
 namespace {
@@ -156,7 +186,8 @@ void CpuQueue::record(MarkerPtr marker) {
       ++pending_;
       tasks_.push_back({[marker] { marker->complete(); }, false});
       queued_.fetch_add(1, std::memory_order_release);
-      workCv_.notify_one();
+      if (workerAsleep_)
+        workCv_.notify_one();
       return;
     }
   }
