@@ -64,7 +64,11 @@ public:
 private:
   struct Task {
     std::function<void()> fn;
-    bool hostCode; ///< a host function: runs on the stream's thread only
+    bool hostCode = false; ///< a host function: runs on the stream's thread only
+    /// Reached once everything before it (and fn) is done: completed only
+    /// after the task stops counting as pending, so that whoever wakes on it
+    /// finds the stream idle if nothing came after.
+    MarkerPtr marker;
   };
   void push(std::function<void()> task, bool hostCode = false);
   /// Runs the first task; `lock` is held on entry and on return.
@@ -79,11 +83,12 @@ private:
   std::mutex mutex_;
   std::condition_variable workCv_, idleCv_;
   std::deque<Task> tasks_;
-  std::deque<Task> batch_;             ///< what runBatch took (kept for its memory)
-  bool running_ = false;               ///< a task is running (on the worker or a synchroniser)
-  std::size_t pending_ = 0;            ///< enqueued and not finished
-  std::atomic<std::size_t> queued_{0}; ///< tasks waiting to start (read without the lock)
-  std::atomic<bool> idle_{true};       ///< pending_ == 0 (read without the lock)
+  std::deque<Task> batch_;              ///< what runBatch took (kept for its memory)
+  bool running_ = false;                ///< a task is running (on the worker or a synchroniser)
+  std::atomic<std::size_t> pending_{0}; ///< enqueued and not finished (changed under the lock, but
+                                        ///< runBatch counts finished tasks down without it)
+  std::atomic<std::size_t> queued_{0};  ///< tasks waiting to start (read without the lock)
+  std::atomic<bool> idle_{true};        ///< pending_ == 0 (read without the lock)
   bool stop_ = false;
   bool workerAsleep_ = false; ///< the worker waits on workCv_ (push wakes it only then)
   pthread_t thread_{};

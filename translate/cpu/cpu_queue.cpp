@@ -93,14 +93,20 @@ void CpuQueue::runBatch(std::unique_lock<std::mutex> &lock) {
   queued_.fetch_sub(count, std::memory_order_relaxed);
   running_ = true;
   lock.unlock();
-  for (Task &task : batch_)
-    task.fn();
+  for (Task &task : batch_) {
+    if (task.fn)
+      task.fn();
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      std::lock_guard check(mutex_); // a push may have raced the count to zero
+      if (pending_.load(std::memory_order_relaxed) == 0)
+        idle_.store(true, std::memory_order_release);
+    }
+    if (task.marker)
+      task.marker->complete();
+  }
   batch_.clear();
   lock.lock();
   running_ = false;
-  pending_ -= count;
-  if (pending_ == 0)
-    idle_.store(true, std::memory_order_release);
   idleCv_.notify_all();
   if (!tasks_.empty() || stop_)
     workCv_.notify_one();
@@ -112,11 +118,14 @@ void CpuQueue::runFront(std::unique_lock<std::mutex> &lock) {
   queued_.fetch_sub(1, std::memory_order_relaxed);
   running_ = true;
   lock.unlock();
-  task.fn();
+  if (task.fn)
+    task.fn();
   lock.lock();
   running_ = false;
-  if (--pending_ == 0)
+  if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1)
     idle_.store(true, std::memory_order_release);
+  if (task.marker)
+    task.marker->complete();
   // Whoever waits (the worker for its turn, a synchroniser for the end or
   // for its own turn) looks again.
   idleCv_.notify_all();
@@ -131,7 +140,7 @@ void CpuQueue::push(std::function<void()> task, bool hostCode) {
     std::lock_guard lock(mutex_);
     ++pending_;
     idle_.store(false, std::memory_order_relaxed);
-    tasks_.push_back({std::move(task), hostCode});
+    tasks_.push_back({std::move(task), hostCode, nullptr});
     queued_.fetch_add(1, std::memory_order_release);
     wake = workerAsleep_; // a spinning or busy worker looks again by itself
   }
@@ -184,7 +193,7 @@ void CpuQueue::record(MarkerPtr marker) {
     std::lock_guard lock(mutex_);
     if (pending_ != 0) {
       ++pending_;
-      tasks_.push_back({[marker] { marker->complete(); }, false});
+      tasks_.push_back({{}, false, std::move(marker)});
       queued_.fetch_add(1, std::memory_order_release);
       if (workerAsleep_)
         workCv_.notify_one();
