@@ -200,6 +200,31 @@ public:
     (void)address, (void)bytes, (void)access;
     return CUDA_ERROR_NOT_SUPPORTED;
   }
+  /// Legacy IPC (runtime/ipc.cpp). Moves committed, page-aligned [address,
+  /// address + bytes) into memory another process can map, keeping its
+  /// address and contents; returns a descriptor the caller owns (named
+  /// `name`, which importers check). Remote devices cannot: their memory is
+  /// the server's.
+  virtual Expected<int> shareMemory(std::uint64_t address, std::size_t bytes, const char *name) {
+    (void)address, (void)bytes, (void)name;
+    return Status(CUDA_ERROR_NOT_SUPPORTED);
+  }
+  /// Moves a shared range back into private memory, contents kept.
+  virtual Status unshareMemory(std::uint64_t address, std::size_t bytes) {
+    (void)address, (void)bytes;
+    return CUDA_ERROR_NOT_SUPPORTED;
+  }
+  /// Maps [offset, offset + bytes) of another process's shared memory `fd`
+  /// read-write at page-aligned `address`, in the device window.
+  virtual Status mapShared(std::uint64_t address, std::size_t bytes, int fd, std::size_t offset) {
+    (void)address, (void)bytes, (void)fd, (void)offset;
+    return CUDA_ERROR_NOT_SUPPORTED;
+  }
+  /// Undoes mapShared: committed (usable, private) memory again if
+  /// `committed`, else an inaccessible reservation.
+  virtual void unmapShared(std::uint64_t address, std::size_t bytes, bool committed) {
+    (void)address, (void)bytes, (void)committed;
+  }
   /// Its load now. A local device has no other users the backend knows of.
   virtual DeviceLoad load() { return {0, props().totalMemory, true}; }
   virtual std::unique_ptr<Queue> createQueue(int priority, ErrorSink *errors) = 0;

@@ -11,9 +11,10 @@ namespace {
 enum class Expect { Host, Device, Any };
 
 /// Checks that [address, address + bytes) lies in memory of the expected
-/// kind; unknown addresses count as pageable host memory. Sets *pinned.
-Status checkRange(std::uint64_t address, std::size_t bytes, Expect expect, bool *host, bool *pinned,
-                  const char *what) {
+/// kind, readable (and writable if `write`); unknown addresses count as
+/// pageable host memory. Sets *pinned.
+Status checkRange(std::uint64_t address, std::size_t bytes, Expect expect, bool write, bool *host,
+                  bool *pinned, const char *what) {
   if (address == 0 && bytes != 0)
     return error(CUDA_ERROR_INVALID_VALUE, "{}: NULL pointer", what);
   auto a = findAllocation(address);
@@ -23,6 +24,11 @@ Status checkRange(std::uint64_t address, std::size_t bytes, Expect expect, bool 
   if (a && bytes != 0 && address + bytes > a->base + a->size && a->kind != MemKind::Registered)
     return error(CUDA_ERROR_INVALID_VALUE, "{}: {} bytes at 0x{:x} run past the end of its allocation", what,
                  bytes, address);
+  // cuMemSetAccess may have made a mapping read-only or inaccessible: the
+  // host-side copy would fault the whole process.
+  if (a && a->vmm && bytes != 0 && !vmmHostAccessible(address, bytes, write))
+    return error(CUDA_ERROR_INVALID_VALUE, "{}: 0x{:x} is mapped without {} access", what, address,
+                 write ? "write" : "read");
   *host = !deviceKind;
   *pinned = a.has_value();
   return {};
@@ -46,9 +52,9 @@ Status copy(CopyOp op, Expect dstKind, Expect srcKind, CUstream handle, bool asy
     return {};
   bool dstPinned = false, srcPinned = false;
   CUVIRT_TRY(checkRange(op.dst, extent(op.widthBytes, op.height, op.depth, op.dstPitch, op.dstSliceBytes),
-                        dstKind, &op.dstHost, &dstPinned, what));
+                        dstKind, true, &op.dstHost, &dstPinned, what));
   CUVIRT_TRY(checkRange(op.src, extent(op.widthBytes, op.height, op.depth, op.srcPitch, op.srcSliceBytes),
-                        srcKind, &op.srcHost, &srcPinned, what));
+                        srcKind, false, &op.srcHost, &srcPinned, what));
   Stream *stream = *s;
   if (capturing(stream))
     return captureCopy(stream, op, async);
@@ -189,8 +195,8 @@ Status fill(std::uint64_t dst, std::size_t pitch, std::uint32_t value, unsigned 
   if (height > 1 && pitch < width * elementSize)
     return error(CUDA_ERROR_INVALID_VALUE, "{}: pitch smaller than the row width", what);
   bool host = false, pinned = false;
-  CUVIRT_TRY(checkRange(dst, extent(width * elementSize, height, 1, pitch, 0), Expect::Device, &host, &pinned,
-                        what));
+  CUVIRT_TRY(checkRange(dst, extent(width * elementSize, height, 1, pitch, 0), Expect::Device, true, &host,
+                        &pinned, what));
   FillOp op;
   op.dst = dst;
   op.pitch = pitch;

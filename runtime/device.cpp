@@ -186,6 +186,7 @@ CUresult cuDeviceGetAttribute(int *pi, CUdevice_attribute attrib, CUdevice devic
   case CU_DEVICE_ATTRIBUTE_CAN_USE_STREAM_WAIT_VALUE_NOR_V1:
   case CU_DEVICE_ATTRIBUTE_CAN_USE_64_BIT_STREAM_MEM_OPS:
   case CU_DEVICE_ATTRIBUTE_CAN_USE_STREAM_WAIT_VALUE_NOR:
+  case CU_DEVICE_ATTRIBUTE_IPC_EVENT_SUPPORTED:       // runtime/ipc.cpp: events in shared host memory
     *pi = *pi != 0 && (*dev)->backend->hostVisible(); // runtime/stream_memops.cpp polls host memory
     break;
   default:

@@ -76,6 +76,8 @@ CUresult cuEventRecordWithFlags(CUevent hEvent, CUstream hStream, unsigned int f
     return error(CUDA_ERROR_INVALID_HANDLE, "cuEventRecord: event and stream belong to different contexts");
   if (auto captured = captureEventRecord(*s, *e, flags))
     return *captured;
+  if (((*e)->flags & CU_EVENT_INTERPROCESS) != 0)
+    return ipcEventRecord(*e, *s); // other processes see it (ipc.cpp)
   auto m = std::make_shared<Marker>();
   {
     std::lock_guard lock((*e)->mutex);
@@ -94,6 +96,8 @@ CUresult cuEventQuery(CUevent hEvent) {
     return e.status();
   if (Status c = captureCheckEvent(*e); !c.ok())
     return c;
+  if (((*e)->flags & CU_EVENT_INTERPROCESS) != 0)
+    return ipcEventQuery(*e);
   MarkerPtr m = markerOf(*e);
   return (!m || m->done()) ? CUDA_SUCCESS : CUDA_ERROR_NOT_READY;
 }
@@ -104,7 +108,9 @@ CUresult cuEventSynchronize(CUevent hEvent) {
     return e.status();
   if (Status c = captureCheckEvent(*e); !c.ok())
     return c;
-  if (MarkerPtr m = markerOf(*e))
+  if (((*e)->flags & CU_EVENT_INTERPROCESS) != 0)
+    CUVIRT_TRY(ipcEventSynchronize(*e));
+  else if (MarkerPtr m = markerOf(*e))
     m->wait();
   return (*e)->context->stickyStatus();
 }
@@ -144,6 +150,8 @@ CUresult cuStreamWaitEvent(CUstream hStream, CUevent hEvent, unsigned int flags)
     return e.status();
   if (auto captured = captureEventWait(*s, *e, flags))
     return *captured;
+  if (((*e)->flags & CU_EVENT_INTERPROCESS) != 0)
+    return ipcEventWait(*s, *e);
   MarkerPtr m = markerOf(*e);
   if (!m)
     return CUDA_SUCCESS; // waiting for a never-recorded event is a no-op

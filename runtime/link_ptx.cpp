@@ -62,6 +62,161 @@ std::string deviceRuntimeStub(std::string decl) {
   return decl + "\n{\n" + body + "  ret;\n}\n";
 }
 
+/// The device runtime's cooperative-groups syscalls, which libcudadevrt's
+/// cudaCGGetIntrinsicHandle / cudaCGSynchronize / cudaCGGetSize /
+/// cudaCGGetRank call (numba-cuda's this_grid().sync() reaches them; nvcc's
+/// cooperative_groups inlines its own grid sync instead). A stub returning an
+/// error would make grid.sync() a silent no-op, so these are real: the
+/// grid's handle is the cooperative launch's grid workspace
+/// (%envreg1:%envreg2, 0 outside cooperative launches), and the sync is
+/// cooperative_groups' own barrier on it (details/sync.h: arrivals counted
+/// below bit 31, block 0 flips bit 31 when the last block arrives), so both
+/// kinds of grid sync share one barrier. Flag bit 0 (cudaCGSynchronizeGrid):
+/// one thread of each block calls, between its caller's own bar.syncs.
+/// Empty for the other syscalls.
+std::string_view cooperativeGroupsSyscall(std::string_view name) {
+  if (name == "__cuda_syscall_CGS_get_intrinsic_handle")
+    return R"(.visible .func (.param .b64 cuvirt_ret) __cuda_syscall_CGS_get_intrinsic_handle(.param .b32 cuvirt_scope)
+{
+  .reg .pred %p<2>;
+  .reg .b32 %r<4>;
+  .reg .b64 %rd<4>;
+  ld.param.u32 %r1, [cuvirt_scope];
+  setp.ne.s32 %p1, %r1, 1; // cudaCGScopeGrid only: no multi-device grids
+  mov.u32 %r2, %envreg1;
+  mov.u32 %r3, %envreg2;
+  mov.b64 %rd1, {%r3, %r2};
+  selp.b64 %rd2, 0, %rd1, %p1;
+  st.param.b64 [cuvirt_ret], %rd2;
+  ret;
+}
+)";
+  if (name == "__cuda_syscall_CGS_sync")
+    return R"(.visible .func (.param .b32 cuvirt_ret) __cuda_syscall_CGS_sync(.param .b64 cuvirt_handle, .param .b32 cuvirt_flags)
+{
+  .reg .pred %p<5>;
+  .reg .b32 %r<20>;
+  .reg .b64 %rd<3>;
+  ld.param.u64 %rd1, [cuvirt_handle];
+  ld.param.u32 %r1, [cuvirt_flags];
+  mov.u32 %r19, 999; // cudaErrorUnknown, as libcudadevrt for a null handle
+  setp.eq.s64 %p4, %rd1, 0;
+  @%p4 bra $cuvirt_ret;
+  and.b32 %r2, %r1, 1;
+  setp.ne.s32 %p1, %r2, 0;
+  @%p1 bra $cuvirt_arrive;
+  bar.sync 0;
+  mov.u32 %r3, %tid.x;
+  mov.u32 %r4, %tid.y;
+  mov.u32 %r5, %tid.z;
+  add.s32 %r6, %r3, %r4;
+  add.s32 %r6, %r6, %r5;
+  setp.ne.s32 %p2, %r6, 0;
+  @%p2 bra $cuvirt_done;
+$cuvirt_arrive:
+  mov.u32 %r7, %nctaid.x;
+  mov.u32 %r8, %nctaid.y;
+  mov.u32 %r9, %nctaid.z;
+  mul.lo.u32 %r10, %r7, %r8;
+  mul.lo.u32 %r10, %r10, %r9;
+  mov.u32 %r11, %ctaid.x;
+  mov.u32 %r12, %ctaid.y;
+  mov.u32 %r13, %ctaid.z;
+  add.s32 %r14, %r11, %r12;
+  add.s32 %r14, %r14, %r13;
+  setp.eq.s32 %p3, %r14, 0;
+  sub.u32 %r15, -2147483647, %r10; // block 0: 0x80000000 - (blocks - 1)
+  selp.b32 %r16, %r15, 1, %p3;
+  add.s64 %rd2, %rd1, 4;
+  atom.add.release.gpu.u32 %r17, [%rd2], %r16;
+$cuvirt_wait:
+  ld.acquire.gpu.u32 %r18, [%rd2];
+  xor.b32 %r18, %r18, %r17;
+  and.b32 %r18, %r18, -2147483648;
+  setp.eq.s32 %p3, %r18, 0;
+  @%p3 bra $cuvirt_wait;
+  @%p1 bra $cuvirt_ok;
+$cuvirt_done:
+  bar.sync 0;
+$cuvirt_ok:
+  mov.u32 %r19, 0;
+$cuvirt_ret:
+  st.param.b32 [cuvirt_ret], %r19;
+  ret;
+}
+)";
+  // get_size(u32 *threads, u32 *grids, handle) / get_rank(u32 *rank, u32
+  // *grid, handle): one grid per launch (no multi-device launches)
+  if (name == "__cuda_syscall_CGS_get_size" || name == "__cuda_syscall_CGS_get_rank") {
+    static const std::string size = R"(
+  mov.u32 %r1, %ntid.x;
+  mov.u32 %r2, %ntid.y;
+  mov.u32 %r3, %ntid.z;
+  mul.lo.u32 %r4, %r1, %r2;
+  mul.lo.u32 %r4, %r4, %r3;
+  mov.u32 %r5, %nctaid.x;
+  mov.u32 %r6, %nctaid.y;
+  mov.u32 %r7, %nctaid.z;
+  mul.lo.u32 %r8, %r5, %r6;
+  mul.lo.u32 %r8, %r8, %r7;
+  mul.lo.u32 %r9, %r4, %r8;
+  mov.u32 %r10, 1;
+)";
+    static const std::string rank = R"(
+  mov.u32 %r1, %ntid.x;
+  mov.u32 %r2, %ntid.y;
+  mov.u32 %r3, %ntid.z;
+  mul.lo.u32 %r4, %r1, %r2;
+  mul.lo.u32 %r4, %r4, %r3;
+  mov.u32 %r5, %nctaid.x;
+  mov.u32 %r6, %nctaid.y;
+  mov.u32 %r7, %ctaid.z;
+  mov.u32 %r8, %ctaid.y;
+  mad.lo.u32 %r8, %r7, %r6, %r8;
+  mov.u32 %r7, %ctaid.x;
+  mad.lo.u32 %r8, %r8, %r5, %r7;
+  mov.u32 %r5, %tid.z;
+  mov.u32 %r6, %tid.y;
+  mad.lo.u32 %r6, %r5, %r2, %r6;
+  mov.u32 %r5, %tid.x;
+  mad.lo.u32 %r6, %r6, %r1, %r5;
+  mad.lo.u32 %r9, %r8, %r4, %r6;
+  mov.u32 %r10, 0;
+)";
+    static const auto def = [](std::string_view fn, const std::string &body) {
+      return fmt::format(
+          R"(.visible .func (.param .b32 cuvirt_ret) {}(.param .b64 cuvirt_a, .param .b64 cuvirt_b, .param .b64 cuvirt_handle)
+{{
+  .reg .pred %p<3>;
+  .reg .b32 %r<12>;
+  .reg .b64 %rd<4>;
+  ld.param.u64 %rd1, [cuvirt_a];
+  ld.param.u64 %rd2, [cuvirt_b];
+  ld.param.u64 %rd3, [cuvirt_handle];
+  mov.u32 %r11, 999;
+  setp.eq.s64 %p1, %rd3, 0;
+  @%p1 bra $cuvirt_ret;{}  mov.u32 %r11, 0;
+  setp.eq.s64 %p1, %rd1, 0;
+  @%p1 bra $cuvirt_b;
+  st.u32 [%rd1], %r9;
+$cuvirt_b:
+  setp.eq.s64 %p2, %rd2, 0;
+  @%p2 bra $cuvirt_ret;
+  st.u32 [%rd2], %r10;
+$cuvirt_ret:
+  st.param.b32 [cuvirt_ret], %r11;
+  ret;
+}}
+)",
+          fn, body);
+    };
+    static const std::string getSize = def("__cuda_syscall_CGS_get_size", size);
+    static const std::string getRank = def("__cuda_syscall_CGS_get_rank", rank);
+    return name == "__cuda_syscall_CGS_get_size" ? getSize : getRank;
+  }
+  return {};
+}
+
 enum class Role : std::uint8_t {
   Header,     ///< .version / .target / .address_size: replaced by one header
   Other,      ///< kept as is (.file, .pragma, internal prototypes, dynamic .extern .shared)
@@ -320,11 +475,15 @@ Expected<std::string> linkPtx(const std::vector<PtxUnit> &units, std::string &lo
       continue;
     }
     if (isDeviceRuntime(name) && sites.front().stmt->names.size() == 1) {
+      for (auto &site : sites)
+        site.stmt->keep = false;
+      if (auto cg = cooperativeGroupsSyscall(name); !cg.empty()) {
+        deviceRuntime += cg;
+        continue;
+      }
       std::string decl;
       emit(us[sites.front().unit], *sites.front().stmt, decl);
       deviceRuntime += deviceRuntimeStub(std::move(decl));
-      for (auto &site : sites)
-        site.stmt->keep = false;
       log += fmt::format(
           "info    : '{}' (device runtime) returns cudaErrorNotSupported: no device-side launches\n", name);
       continue;

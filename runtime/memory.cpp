@@ -160,11 +160,12 @@ Status freeDevice(std::uint64_t address) {
     std::unique_lock lock(rt->allocationsMutex);
     auto it = rt->allocations.find(address);
     if (it == rt->allocations.end() || it->second.kind == MemKind::Host ||
-        it->second.kind == MemKind::Registered || it->second.vmm)
+        it->second.kind == MemKind::Registered || it->second.vmm || it->second.ipc)
       return error(CUDA_ERROR_INVALID_VALUE, "cuMemFree: 0x{:x} is not a device allocation", address);
     a = it->second;
     rt->allocations.erase(it);
   }
+  ipcAllocationFreed(a); // exported pages go back to private memory first
   Device *d = a.device;
   if (a.kind == MemKind::Managed)
     d->backend->unmanage(a.base, a.size);
@@ -187,6 +188,7 @@ Status freeDevice(std::uint64_t address) {
 
 void freeContextAllocations(Context *context) {
   auto *rt = *runtime();
+  ipcContextGone(context); // cuIpcOpenMemHandle mappings, which cuMemFree refuses
   std::vector<std::pair<std::uint64_t, MemKind>> owned;
   {
     std::shared_lock lock(rt->allocationsMutex);
@@ -468,8 +470,9 @@ CUresult cuPointerGetAttribute(void *data, CUpointer_attribute attribute, CUdevi
   case CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL:
     *static_cast<int *>(data) = a->device ? a->device->ordinal : 0;
     return CUDA_SUCCESS;
-  case CU_POINTER_ATTRIBUTE_IS_LEGACY_CUDA_IPC_CAPABLE:
-    *static_cast<int *>(data) = 0;
+  case CU_POINTER_ATTRIBUTE_IS_LEGACY_CUDA_IPC_CAPABLE: // runtime/ipc.cpp
+    *static_cast<int *>(data) = a->kind == MemKind::Device && !a->vmm && !a->ipc && a->device != nullptr &&
+                                a->device->backend->hostVisible();
     return CUDA_SUCCESS;
   case CU_POINTER_ATTRIBUTE_RANGE_START_ADDR:
     *static_cast<CUdeviceptr *>(data) = a->base;

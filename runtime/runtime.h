@@ -24,6 +24,7 @@ struct Event;
 struct Module;
 struct Function;
 struct CaptureSession; // runtime/capture.cpp
+struct IpcEvent;       // runtime/ipc.cpp
 
 /// A device's disjoint window of virtual addresses, from which its
 /// allocations are carved (ARCHITECTURE.md: device pointers are never
@@ -90,6 +91,7 @@ struct Allocation {
   bool global = false;     ///< a module variable, freed with its module
   MemPool *pool = nullptr; ///< set for stream-ordered allocations
   bool vmm = false;        ///< a run of cuMemMap mappings (vmm.cpp); flags = handle types
+  bool ipc = false;        ///< another process's memory, cuIpcOpenMemHandle (ipc.cpp)
 };
 
 struct Context : ErrorSink {
@@ -140,6 +142,9 @@ struct Event {
   unsigned flags = 0;
   std::mutex mutex;
   MarkerPtr marker; ///< the last record; null if never recorded
+  /// CU_EVENT_INTERPROCESS: the state other processes see (ipc.cpp), made
+  /// by cuIpcGetEventHandle (or cuIpcOpenEventHandle).
+  std::shared_ptr<IpcEvent> ipc;
 };
 
 struct Function {
@@ -216,6 +221,23 @@ std::optional<Allocation> findAllocation(std::uint64_t address);
 void freeContextAllocations(Context *context);
 /// The CUmemAccess_flags `device` has at a cuMemMap'ed address (vmm.cpp).
 unsigned vmmAccess(std::uint64_t address, const Device *device);
+/// Whether the host may read (or write) all of [address, address + bytes)
+/// of cuMemMap'ed memory: false where cuMemSetAccess made it read-only or
+/// inaccessible, or where nothing is mapped (vmm.cpp).
+bool vmmHostAccessible(std::uint64_t address, std::size_t bytes, bool write);
+
+// Legacy IPC (ipc.cpp).
+/// A device allocation is being freed: memory exported to other processes
+/// goes back to private memory (importers keep their mapping).
+void ipcAllocationFreed(const Allocation &a);
+/// A context is going: the memory it opened from other processes is closed.
+void ipcContextGone(Context *context);
+/// Interprocess events: record, query, synchronise and stream waits go
+/// through memory shared with other processes.
+Status ipcEventRecord(Event *e, Stream *s);
+Status ipcEventQuery(Event *e);
+Status ipcEventSynchronize(Event *e);
+Status ipcEventWait(Stream *s, Event *e);
 
 // Streams (stream.cpp).
 /// The stream a handle names: NULL is the legacy default stream, or the

@@ -200,6 +200,22 @@ unsigned vmmAccess(std::uint64_t address, const Device *device) {
   return m->second.access;
 }
 
+bool vmmHostAccessible(std::uint64_t address, std::size_t bytes, bool write) {
+  const unsigned need = write ? CU_MEM_ACCESS_FLAGS_PROT_READWRITE : CU_MEM_ACCESS_FLAGS_PROT_READ;
+  State &s = state();
+  std::lock_guard lock(s.mutex);
+  Reservation *r = reservationOf(s, address, bytes);
+  if (r == nullptr)
+    return false;
+  Parts parts = tiling(*r, address, bytes, false);
+  if (parts.empty())
+    return false;
+  for (auto &m : parts)
+    if ((m->second.access & need) != need)
+      return false;
+  return true;
+}
+
 namespace api {
 
 CUresult cuMemGetAllocationGranularity(size_t *granularity, const CUmemAllocationProp *prop,

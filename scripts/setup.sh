@@ -30,7 +30,7 @@ fi
 # libnvvm and NVRTC, and nvJitLink's wheel is not wanted (cuvirt links PTX).
 if command -v python3 >/dev/null && python3 -m pip --version >/dev/null 2>&1; then
   py_missing=()
-  for p in numba-cuda cupy-cuda13x pytest pytest-timeout filecheck ml_dtypes; do
+  for p in numba-cuda cupy-cuda13x pytest pytest-timeout filecheck ml_dtypes hypothesis; do
     python3 -m pip show -q "$p" >/dev/null 2>&1 || py_missing+=("$p")
   done
   if ((${#py_missing[@]})); then
@@ -38,6 +38,15 @@ if command -v python3 >/dev/null && python3 -m pip --version >/dev/null 2>&1; th
     python3 -m pip install -q --root-user-action=ignore "${py_missing[@]}" >/dev/null 2>&1 ||
       python3 -m pip install -q --root-user-action=ignore --break-system-packages "${py_missing[@]}" >/dev/null 2>&1 ||
       echo "setup: pip install of ${py_missing[*]} failed; the 'clients' tests will be skipped" >&2
+  fi
+  # CuPy's own tests ship only in its sdist (tests/python/cupy_suite.py).
+  # --no-binary cupy alone: its build dependencies may come as wheels.
+  cupy_ver=$(python3 -c 'import cupy; print(cupy.__version__)' 2>/dev/null || true)
+  cupy_sdist="$HOME/.cache/cuvirt/cupy-$cupy_ver.tar.gz"
+  if [ -n "$cupy_ver" ] && [ ! -f "$cupy_sdist" ]; then
+    mkdir -p "$HOME/.cache/cuvirt"
+    python3 -m pip download -q --no-deps --no-binary cupy "cupy==$cupy_ver" -d "$HOME/.cache/cuvirt" >/dev/null 2>&1 ||
+      echo "setup: download of CuPy $cupy_ver's sdist failed; cupy_suite will be skipped" >&2
   fi
 fi
 

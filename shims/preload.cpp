@@ -2,8 +2,11 @@
 // library that dlopens NVIDIA's driver by another name or by an absolute path
 // (libcuda.so, /usr/lib/x86_64-linux-gnu/libcuda.so.1, ...) gets cuvirt's.
 #include "shims/preload.h"
+#include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <dlfcn.h>
+#include <string>
 #include <string_view>
 
 namespace cuvirt {
@@ -40,3 +43,43 @@ extern "C" __attribute__((visibility("default"))) void *dlopen(const char *file,
   }
   return cuvirt::realDlopen(file, mode);
 }
+
+namespace {
+// The preload is there to catch this program's dlopen of NVIDIA's driver by
+// path; it must not follow into programs this one starts: loading cuvirt
+// loads LLVM, whose start-up code breaks programs with their own allocator
+// (nvcc's cicc, run by CuPy and others). Children that use CUDA still find
+// cuvirt by name through LD_LIBRARY_PATH. CUVIRT_KEEP_PRELOAD=1 keeps it.
+__attribute__((constructor)) void forgetPreload() {
+  const char *list = std::getenv("LD_PRELOAD");
+  const char *self = cuvirt::selfPath();
+  const char *keep = std::getenv("CUVIRT_KEEP_PRELOAD");
+  if (list == nullptr || self == nullptr || (keep != nullptr && *keep == '1'))
+    return;
+  char selfReal[PATH_MAX];
+  if (realpath(self, selfReal) == nullptr)
+    return;
+  std::string kept;
+  bool dropped = false;
+  std::string_view rest(list);
+  while (!rest.empty()) {
+    const auto end = rest.find_first_of(" :");
+    const std::string entry(rest.substr(0, end));
+    rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
+    if (entry.empty())
+      continue;
+    char real[PATH_MAX];
+    if (realpath(entry.c_str(), real) != nullptr && std::strcmp(real, selfReal) == 0) {
+      dropped = true;
+      continue;
+    }
+    kept += (kept.empty() ? "" : " ") + entry;
+  }
+  if (!dropped)
+    return;
+  if (kept.empty())
+    unsetenv("LD_PRELOAD");
+  else
+    setenv("LD_PRELOAD", kept.c_str(), 1);
+}
+} // namespace

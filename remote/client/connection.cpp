@@ -12,6 +12,7 @@
 #include <mutex>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -245,10 +246,15 @@ void Connection::connectBulk(std::uint16_t port, std::uint64_t session, const st
     close(fd);
     return;
   }
-  // Receives return often enough to notice a dead server (bulkRecv).
+  // Receives and sends return often enough to notice a dead server.
   timeval tick{0, 100 * 1000};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tick, sizeof tick);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tick, sizeof tick);
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); // requests go out at once
   bulkFd_ = fd;
+  bulkRequests_ = version_ >= 4 && envInt("CUVIRT_REMOTE_BULK_REQUESTS", 1) != 0;
+  bulkWrites_ = bulkRequests_ && envInt("CUVIRT_REMOTE_BULK_WRITES", 1) != 0;
   bulkReady_.store(true, std::memory_order_release);
 }
 
@@ -282,6 +288,103 @@ Status Connection::bulkRecv(std::uint8_t *dst, std::size_t n) {
     return error(CUDA_ERROR_DEVICE_UNAVAILABLE, "remote {}: {}", endpoint_.address, why);
   }
   return {};
+}
+
+Status Connection::bulkSend(const std::uint8_t *p, std::size_t n, int flags) {
+  if (!bulkReady())
+    return error(CUDA_ERROR_DEVICE_UNAVAILABLE, "remote {}: the bulk socket is closed", endpoint_.address);
+  std::int64_t last = nowMs();
+  while (n > 0) {
+    const ssize_t r = ::send(bulkFd_, p, n, flags | MSG_NOSIGNAL);
+    if (r > 0) {
+      p += r;
+      n -= static_cast<std::size_t>(r);
+      last = nowMs();
+      heard(); // the server takes the bytes: a long write is no silence
+      continue;
+    }
+    std::string why;
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+      why = std::string("bulk socket: ") + std::strerror(r == 0 ? EPIPE : errno);
+    else if (dead())
+      why = deathReason_;
+    else if (nowMs() - last > timeoutMs_)
+      why = fmt::format("the server took no data for {} ms", nowMs() - last);
+    else
+      continue;
+    bulkBreak(why);
+    return error(CUDA_ERROR_DEVICE_UNAVAILABLE, "remote {}: {}", endpoint_.address, why);
+  }
+  return {};
+}
+
+Status Connection::bulkAsk(const BulkRequest &q, const std::uint8_t *src, std::size_t srcPitch,
+                           BulkReply *reply) {
+  const bool write = q.op == kBulkWrite;
+  CUVIRT_TRY(bulkSend(reinterpret_cast<const std::uint8_t *>(&q), sizeof q, write ? MSG_MORE : 0));
+  if (write) {
+    if (q.rows == 1 || srcPitch == q.width) {
+      CUVIRT_TRY(bulkSend(src, q.width * q.rows, 0));
+    } else {
+      for (std::size_t r = 0; r < q.rows; ++r)
+        CUVIRT_TRY(bulkSend(src + r * srcPitch, q.width, r + 1 < q.rows ? MSG_MORE : 0));
+    }
+  }
+  CUVIRT_TRY(bulkRecv(reinterpret_cast<std::uint8_t *>(reply), sizeof *reply));
+  if (reply->tag != q.tag || reply->message_bytes > kBulkMaxMessage ||
+      (reply->code != 0 && reply->bytes != 0)) {
+    bulkBreak("a reply does not match its request");
+    return error(CUDA_ERROR_INVALID_VALUE, "remote {}: the bulk socket's reply does not match its request",
+                 endpoint_.address);
+  }
+  std::string text(reply->message_bytes, '\0');
+  if (!text.empty())
+    CUVIRT_TRY(bulkRecv(reinterpret_cast<std::uint8_t *>(text.data()), text.size()));
+  if (reply->code != 0)
+    return error(static_cast<CUresult>(reply->code), "remote {}: {}", endpoint_.address, text);
+  return {};
+}
+
+Status Connection::bulkRead(std::uint32_t device, std::uint8_t *dst, std::size_t dstPitch, std::uint64_t src,
+                            std::size_t srcPitch, std::size_t width, std::size_t rows) {
+  BulkRequest q;
+  q.op = kBulkRead;
+  q.device = device;
+  q.tag = ++bulkTag_;
+  q.address = src;
+  q.width = width;
+  q.rows = rows;
+  q.pitch = srcPitch;
+  BulkReply reply;
+  CUVIRT_TRY(bulkAsk(q, nullptr, 0, &reply));
+  if (reply.bytes != width * rows) {
+    // The socket's stream no longer matches what we expect: drop it.
+    bulkBreak("a read's size does not match its request");
+    return error(CUDA_ERROR_INVALID_VALUE, "remote {}: a bulk read came back with the wrong size",
+                 endpoint_.address);
+  }
+  if (rows == 1 || dstPitch == width)
+    return bulkRecv(dst, width * rows);
+  for (std::size_t r = 0; r < rows; ++r)
+    CUVIRT_TRY(bulkRecv(dst + r * dstPitch, width));
+  return {};
+}
+
+Status Connection::bulkWrite(std::uint32_t device, std::uint64_t dst, std::size_t dstPitch,
+                             const std::uint8_t *src, std::size_t srcPitch, std::size_t width,
+                             std::size_t rows) {
+  BulkRequest q;
+  q.op = kBulkWrite;
+  q.device = device;
+  q.tag = ++bulkTag_;
+  q.address = dst;
+  q.width = width;
+  q.rows = rows;
+  q.pitch = dstPitch;
+  BulkReply reply;
+  return bulkAsk(q, src, srcPitch, &reply);
 }
 
 void Connection::bulkBreak(const std::string &why) {

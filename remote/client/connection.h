@@ -115,10 +115,29 @@ public:
   Status bulkRecv(std::uint8_t *dst, std::size_t n);
   /// Gives the bulk socket up (holding lockBulk()): later reads use zmq.
   void bulkBreak(const std::string &why);
+  /// v4: synchronous copies asked on the bulk socket itself (the calling
+  /// thread sends the request and the data, or receives the data: no zmq
+  /// hop, no other thread on the path).
+  [[nodiscard]] bool bulkRequests() const { return bulkRequests_ && bulkReady(); }
+  /// Host->device copies too (CUVIRT_REMOTE_BULK_WRITES=0 keeps them on zmq,
+  /// for A/B: docs/PERFORMANCE.md).
+  [[nodiscard]] bool bulkWrites() const { return bulkWrites_ && bulkRequests(); }
+  /// Reads `rows` rows of `width` bytes from device `device`'s `src` (rows
+  /// `srcPitch` apart) into `dst` (rows `dstPitch` apart), holding lockBulk().
+  Status bulkRead(std::uint32_t device, std::uint8_t *dst, std::size_t dstPitch, std::uint64_t src,
+                  std::size_t srcPitch, std::size_t width, std::size_t rows);
+  /// Writes the other way; returns once the server has the bytes in place.
+  Status bulkWrite(std::uint32_t device, std::uint64_t dst, std::size_t dstPitch, const std::uint8_t *src,
+                   std::size_t srcPitch, std::size_t width, std::size_t rows);
 
 private:
   /// Opens the bulk socket the server offered; on failure reads stay on zmq.
   void connectBulk(std::uint16_t port, std::uint64_t session, const std::uint8_t *token);
+  /// Sends all `n` bytes on the bulk socket (as bulkRecv receives them).
+  Status bulkSend(const std::uint8_t *p, std::size_t n, int flags);
+  /// Sends `q`, then (a write) its rows; receives the reply header and its
+  /// message. A failed request leaves the stream usable; a broken one, not.
+  Status bulkAsk(const BulkRequest &q, const std::uint8_t *src, std::size_t srcPitch, BulkReply *reply);
   Status sendLocked(flatbuffers::FlatBufferBuilder &fb, zmq_msg_t *data);
   void ioMain();
   /// Receives whatever is there and dispatches it, in arrival order (the
@@ -172,6 +191,9 @@ private:
   /// it: a server that closes it is gone); bulkReady_ says whether to use it.
   std::atomic<int> bulkFd_{-1};
   std::atomic<bool> bulkReady_{false};
+  std::uint64_t bulkTag_ = 0; ///< the last BulkRequest's (holding bulkMutex_)
+  /// v4 server, and not CUVIRT_REMOTE_BULK_REQUESTS=0 (A/B against v3's use).
+  bool bulkRequests_ = false, bulkWrites_ = false;
 
   std::vector<DeviceProps> devices_;
   std::uint64_t quota_ = 0;

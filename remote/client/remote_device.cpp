@@ -158,10 +158,18 @@ Status RemoteDevice::copyStaged(CopyOp op) {
 void RemoteDevice::release(std::uint64_t address, std::size_t bytes) {
   if (conn_->dead())
     return; // its session is gone with it
+  // With writes on the bulk socket, a later write into these addresses
+  // (reused by the runtime without a commit) could overtake a pipelined
+  // Release on zmq and have its bytes discarded: wait for it then.
+  const bool fence = conn_->bulkWrites();
+  const std::uint64_t seq = fence ? conn_->nextSeq() : 0;
   flatbuffers::FlatBufferBuilder fb;
-  fb.Finish(wire::CreateClientMessage(fb, 0, Request::Release,
+  fb.Finish(wire::CreateClientMessage(fb, seq, Request::Release,
                                       wire::CreateRelease(fb, index_, address, bytes).Union()));
-  (void)conn_->post(fb); // the addresses stay usable either way
+  if (fence)
+    (void)conn_->call(fb, seq);
+  else
+    (void)conn_->post(fb); // the addresses stay usable either way
 }
 
 std::unique_ptr<Queue> RemoteDevice::createQueue(int priority, ErrorSink *errors) {
@@ -179,6 +187,12 @@ Status RemoteDevice::writeNow(std::uint64_t dst, std::size_t dstPitch, const std
                               std::size_t srcPitch, std::size_t width, std::size_t rows) {
   if (width == 0 || rows == 0)
     return {};
+  if (width * rows >= kBulkMinBytes && conn_->bulkWrites()) {
+    // v4: this thread sends the request and the bytes on the bulk socket.
+    auto bulkLock = conn_->lockBulk();
+    if (conn_->bulkWrites())
+      return conn_->bulkWrite(index_, dst, dstPitch, src, srcPitch, width, rows);
+  }
   const std::uint64_t seq = conn_->nextSeq();
   conn_->expect(seq);
   Lent lent;
@@ -218,6 +232,12 @@ Status RemoteDevice::readNow(std::uint8_t *dst, std::size_t dstPitch, std::uint6
                              std::size_t width, std::size_t rows) {
   if (width == 0 || rows == 0)
     return {};
+  if (width * rows >= kBulkMinBytes && conn_->bulkRequests()) {
+    // v4: this thread asks on the bulk socket and receives into `dst`.
+    auto bulkLock = conn_->lockBulk();
+    if (conn_->bulkRequests())
+      return conn_->bulkRead(index_, dst, dstPitch, src, srcPitch, width, rows);
+  }
   struct Piece {
     std::uint64_t seq = 0, src;
     std::uint8_t *dst;

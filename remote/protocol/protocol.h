@@ -11,8 +11,10 @@ namespace cuvirt::remote {
 /// Protocol versions this build speaks; Hello negotiates the highest common.
 /// v2: cooperative launches (a v1 server would run them as plain launches).
 /// v3: the bulk socket for synchronous device->host data (plaintext only).
+/// v4: the client sends synchronous reads and writes on the bulk socket
+/// itself (BulkRequest / BulkReply below): no zmq hop on their path.
 constexpr std::uint32_t kVersionMin = 1;
-constexpr std::uint32_t kVersionMax = 3;
+constexpr std::uint32_t kVersionMax = 4;
 
 /// A control frame (a FlatBuffer) may not exceed this: PTX travels in it.
 constexpr std::size_t kMaxControlFrame = 256u << 20;
@@ -29,6 +31,27 @@ constexpr char kBulkMagic[8] = {'C', 'U', 'V', 'B', 'U', 'L', 'K', '1'};
 constexpr std::size_t kBulkTokenBytes = 32;
 constexpr std::size_t kBulkHelloBytes = 8 + 8 + kBulkTokenBytes;
 constexpr char kBulkAccepted = 'K';
+/// v4: a synchronous copy asked on the bulk socket, client -> server (native
+/// little-endian layout, both ends are this code). A write's `width * rows`
+/// bytes (rows packed) follow it; the server answers each with a BulkReply,
+/// then `message_bytes` of text, then for a good read `bytes` bytes.
+struct BulkRequest {
+  char op = 0; ///< kBulkRead or kBulkWrite
+  char pad[3] = {};
+  std::uint32_t device = 0;
+  std::uint64_t tag = 0; ///< echoed in the reply: both ends check the stream is in step
+  std::uint64_t address = 0, width = 0, rows = 0, pitch = 0;
+};
+struct BulkReply {
+  std::int32_t code = 0; ///< a CUresult
+  std::uint32_t message_bytes = 0;
+  std::uint64_t tag = 0;
+  std::uint64_t bytes = 0; ///< read data that follows (0 unless code is 0)
+};
+static_assert(sizeof(BulkRequest) == 48 && sizeof(BulkReply) == 24);
+constexpr char kBulkRead = 'R', kBulkWrite = 'W';
+/// A reply's message text is at most this long.
+constexpr std::uint32_t kBulkMaxMessage = 1024;
 /// Launch parameter buffers (CUDA's own limit is 32 KiB).
 constexpr std::size_t kMaxParamBytes = 32u << 10;
 constexpr std::size_t kMaxDevices = 64;

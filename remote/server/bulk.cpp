@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -61,31 +62,183 @@ bool sendAll(BulkChannel &ch, const std::uint8_t *p, std::size_t n, int flags, i
   return true;
 }
 
-void senderMain(BulkChannel *ch, Server::Impl *srv) {
-  pthread_setname_np(pthread_self(), "cuvirtd-bulk");
-  const int stallMs = srv->config.sessionTimeoutMs;
-  for (;;) {
-    BulkJob job;
-    {
-      std::unique_lock lock(ch->mutex);
-      ch->cv.wait(lock, [&] { return ch->stop.load() || !ch->jobs.empty(); });
-      if (ch->stop.load())
-        return;
-      job = ch->jobs.front();
-      ch->jobs.pop_front();
-    }
-    const auto *at = reinterpret_cast<const std::uint8_t *>(job.address);
-    bool ok = true;
-    if (job.rows == 1 || job.pitch == job.width)
-      ok = sendAll(*ch, at, job.width * job.rows, 0, stallMs);
-    else
-      for (std::uint64_t r = 0; r < job.rows && ok; ++r)
-        ok = sendAll(*ch, at + r * job.pitch, job.width, r + 1 < job.rows ? MSG_MORE : 0, stallMs);
-    if (ok) {
-      srv->bulkBytes += job.width * job.rows;
+/// Receives exactly `n` bytes into `p`; false when the channel stops, the
+/// peer is gone or sends nothing for `stallMs` (SO_RCVTIMEO: returns often).
+bool recvAll(BulkChannel &ch, std::uint8_t *p, std::size_t n, int stallMs) {
+  std::int64_t last = nowMs();
+  while (n > 0) {
+    if (ch.stop.load())
+      return false;
+    const ssize_t r = ::recv(ch.fd, p, n, MSG_WAITALL);
+    if (r > 0) {
+      p += r;
+      n -= static_cast<std::size_t>(r);
+      last = nowMs();
       continue;
     }
-    // The client sees the connection end and fails that read; later reads
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && nowMs() - last < stallMs)
+      continue;
+    return false;
+  }
+  return true;
+}
+
+/// Sends `rows` rows of `width` bytes `pitch` apart (one send when packed).
+bool sendRows(BulkChannel &ch, const std::uint8_t *at, std::uint64_t width, std::uint64_t rows,
+              std::uint64_t pitch, int stallMs) {
+  if (rows == 1 || pitch == width)
+    return sendAll(ch, at, width * rows, 0, stallMs);
+  for (std::uint64_t r = 0; r < rows; ++r)
+    if (!sendAll(ch, at + r * pitch, width, r + 1 < rows ? MSG_MORE : 0, stallMs))
+      return false;
+  return true;
+}
+
+bool sendReply(BulkChannel &ch, std::uint64_t tag, Status st, std::uint64_t bytes, int stallMs) {
+  BulkReply rep;
+  rep.code = static_cast<std::int32_t>(st.code());
+  rep.tag = tag;
+  rep.bytes = st.ok() ? bytes : 0;
+  const std::string text = st.ok() ? std::string() : lastErrorMessage().substr(0, kBulkMaxMessage);
+  rep.message_bytes = static_cast<std::uint32_t>(text.size());
+  const int more = rep.bytes != 0 || !text.empty() ? MSG_MORE : 0;
+  return sendAll(ch, reinterpret_cast<const std::uint8_t *>(&rep), sizeof rep, more, stallMs) &&
+         (text.empty() || sendAll(ch, reinterpret_cast<const std::uint8_t *>(text.data()), text.size(),
+                                  rep.bytes ? MSG_MORE : 0, stallMs));
+}
+
+/// Serves one BulkRequest (v4) from the socket; false: the stream is broken.
+/// The thread that reads the request sends or receives the data itself,
+/// straight from or into device memory: no hand-off on the copy's path.
+bool serveRequest(BulkChannel &ch, Server::Impl *srv, int stallMs) {
+  BulkRequest q;
+  if (!recvAll(ch, reinterpret_cast<std::uint8_t *>(&q), sizeof q, stallMs))
+    return false;
+  const std::uint64_t pitch = q.pitch != 0 ? q.pitch : q.width;
+  std::uint64_t span = 0, total = 0;
+  const bool sized = (q.op == kBulkRead || q.op == kBulkWrite) && q.width != 0 && q.rows != 0 &&
+                     spanOf(q.width, q.rows, pitch, &span) &&
+                     !__builtin_mul_overflow(q.width, q.rows, &total);
+  if (!sized) {
+    // A write's bytes cannot be skipped without their size: the stream ends.
+    (void)sendReply(ch, q.tag, error(CUDA_ERROR_INVALID_VALUE, "bulk: bad request or size"), 0, stallMs);
+    return false;
+  }
+  Status st;
+  BackendDevice *dev = q.device < srv->devices.size() ? srv->devices[q.device].get() : nullptr;
+  bool mine = false;
+  if (dev != nullptr) {
+    std::lock_guard lock(ch.owner->regionsMutex);
+    mine = owns(*ch.owner, q.device, q.address, span);
+  }
+  if (!mine)
+    st = error(CUDA_ERROR_INVALID_VALUE, "{}: 0x{:x}+{} is not this session's memory",
+               q.op == kBulkRead ? "read" : "write", q.address, span);
+  auto *at = reinterpret_cast<std::uint8_t *>(q.address);
+  if (q.op == kBulkRead) {
+    if (!st.ok())
+      return sendReply(ch, q.tag, st, 0, stallMs); // nothing else follows
+    std::vector<std::uint8_t> staged;
+    if (!dev->hostVisible()) {
+      staged.resize(total);
+      CopyOp op;
+      op.dst = reinterpret_cast<std::uint64_t>(staged.data());
+      op.dstHost = true;
+      op.src = q.address;
+      op.widthBytes = q.width;
+      op.height = q.rows;
+      op.srcPitch = pitch;
+      if (st = dev->copyNow(op); !st.ok())
+        return sendReply(ch, q.tag, st, 0, stallMs);
+    }
+    if (!sendReply(ch, q.tag, st, total, stallMs))
+      return false;
+    const bool ok = staged.empty() ? sendRows(ch, at, q.width, q.rows, pitch, stallMs)
+                                   : sendAll(ch, staged.data(), total, 0, stallMs);
+    if (ok)
+      srv->bulkBytes += total;
+    return ok;
+  }
+  // Write: the bytes follow the request whether or not it is good.
+  if (!st.ok() || !dev->hostVisible()) {
+    std::vector<std::uint8_t> buf(std::min<std::uint64_t>(total, 4u << 20));
+    std::vector<std::uint8_t> staged;
+    if (st.ok())
+      staged.resize(total);
+    for (std::uint64_t off = 0; off < total;) {
+      const std::size_t k = staged.empty() ? std::min<std::uint64_t>(total - off, buf.size()) : total;
+      if (!recvAll(ch, staged.empty() ? buf.data() : staged.data(), k, stallMs))
+        return false;
+      off += k;
+    }
+    if (st.ok()) {
+      CopyOp op;
+      op.dst = q.address;
+      op.src = reinterpret_cast<std::uint64_t>(staged.data());
+      op.srcHost = true;
+      op.widthBytes = q.width;
+      op.height = q.rows;
+      op.dstPitch = pitch;
+      st = dev->copyNow(op);
+    }
+    return sendReply(ch, q.tag, st, 0, stallMs);
+  }
+  if (q.rows == 1 || pitch == q.width) {
+    if (!recvAll(ch, at, total, stallMs))
+      return false;
+  } else {
+    for (std::uint64_t r = 0; r < q.rows; ++r)
+      if (!recvAll(ch, at + r * pitch, q.width, stallMs))
+        return false;
+  }
+  return sendReply(ch, q.tag, st, 0, stallMs);
+}
+
+void channelMain(BulkChannel *ch, Server::Impl *srv) {
+  pthread_setname_np(pthread_self(), "cuvirtd-bulk");
+  const int stallMs = srv->config.sessionTimeoutMs;
+  bool requests = true; // until the client closes its side
+  while (!ch->stop.load()) {
+    pollfd fds[2] = {{ch->wakeFd, POLLIN, 0}, {requests ? ch->fd : -1, POLLIN, 0}};
+    if (::poll(fds, 2, 100) <= 0)
+      continue;
+    if ((fds[0].revents & POLLIN) != 0) {
+      std::uint64_t v;
+      (void)!::read(ch->wakeFd, &v, sizeof v);
+    }
+    bool ok = true;
+    // v3: reads asked over zmq, in the order the loop checked them.
+    for (;;) {
+      BulkJob job;
+      {
+        std::lock_guard lock(ch->mutex);
+        if (ch->stop.load() || ch->jobs.empty())
+          break;
+        job = ch->jobs.front();
+        ch->jobs.pop_front();
+      }
+      ok = sendRows(*ch, reinterpret_cast<const std::uint8_t *>(job.address), job.width, job.rows, job.pitch,
+                    stallMs);
+      if (!ok)
+        break;
+      srv->bulkBytes += job.width * job.rows;
+    }
+    // v4: a request on the socket itself (or its end: the client is gone).
+    if (ok && (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+      std::uint8_t peek;
+      const ssize_t r = ::recv(ch->fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT);
+      if (r == 0)
+        requests = false; // closed by the client; a v3 client never writes
+      else if (r == 1)
+        ok = serveRequest(*ch, srv, stallMs);
+      else if (errno != EAGAIN && errno != EINTR)
+        ok = false;
+    }
+    if (ok)
+      continue;
+    // The client sees the connection end and fails that copy; later copies
     // of this session go through zmq.
     std::lock_guard lock(ch->mutex);
     if (!ch->stop.load())
@@ -94,6 +247,7 @@ void senderMain(BulkChannel *ch, Server::Impl *srv) {
     ch->broken = true;
     ch->jobs.clear();
     ::shutdown(ch->fd, SHUT_RDWR);
+    return;
   }
 }
 
@@ -106,7 +260,8 @@ bool BulkChannel::enqueue(const BulkJob &job) {
       return false;
     jobs.push_back(job);
   }
-  cv.notify_one();
+  const std::uint64_t one = 1;
+  (void)!::write(wakeFd, &one, sizeof one);
   return true;
 }
 
@@ -116,15 +271,21 @@ void BulkChannel::close() {
     stop = true;
     jobs.clear();
     if (fd >= 0)
-      ::shutdown(fd, SHUT_RDWR); // a send in progress returns at once
+      ::shutdown(fd, SHUT_RDWR); // a send or receive in progress returns at once
+    if (wakeFd >= 0) {
+      const std::uint64_t one = 1;
+      (void)!::write(wakeFd, &one, sizeof one);
+    }
   }
-  cv.notify_all();
   if (sender.joinable())
     sender.join();
   std::lock_guard lock(mutex);
   if (fd >= 0)
     ::close(fd);
   fd = -1;
+  if (wakeFd >= 0)
+    ::close(wakeFd);
+  wakeFd = -1;
 }
 
 void Server::Impl::openBulkListener(const std::string &bound) {
@@ -185,7 +346,7 @@ void Server::Impl::stopBulk() {
   bulkListeners.clear();
 }
 
-BulkChannelPtr Server::Impl::offerBulk(std::uint64_t session, std::uint16_t *port) {
+BulkChannelPtr Server::Impl::offerBulk(Session &session, std::uint16_t *port) {
   if (bulkListeners.empty() || !config.bulk || !config.secretKey.empty())
     return nullptr;
   // The listener on the interface this client reached (loopback stays loopback).
@@ -203,14 +364,16 @@ BulkChannelPtr Server::Impl::offerBulk(std::uint64_t session, std::uint16_t *por
   if (l == nullptr)
     return nullptr;
   auto ch = std::make_shared<BulkChannel>();
-  ch->session = session;
-  if (getrandom(ch->token, sizeof ch->token, 0) != static_cast<ssize_t>(sizeof ch->token))
+  ch->session = session.id;
+  ch->owner = &session;
+  ch->wakeFd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (ch->wakeFd < 0 || getrandom(ch->token, sizeof ch->token, 0) != static_cast<ssize_t>(sizeof ch->token))
     return nullptr;
   {
     std::lock_guard lock(bulkMutex);
     for (auto it = bulkChannels.begin(); it != bulkChannels.end();)
       it = it->second.expired() ? bulkChannels.erase(it) : std::next(it);
-    bulkChannels[session] = ch;
+    bulkChannels[session.id] = ch;
   }
   *port = l->port;
   return ch;
@@ -271,13 +434,14 @@ void Server::Impl::bulkHandshake(int fd) {
     if (ok) {
       ch->claimed = true;
       ch->fd = fd;
-      timeval tick{0, 100 * 1000}; // sends return often enough to notice stop/stalls
+      timeval tick{0, 100 * 1000}; // sends and receives return often enough to notice stop/stalls
       setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tick, sizeof tick);
+      setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tick, sizeof tick);
       int one = 1;
       setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
       ok = ::send(fd, &kBulkAccepted, 1, MSG_NOSIGNAL) == 1;
       if (ok)
-        ch->sender = std::thread(senderMain, ch.get(), this);
+        ch->sender = std::thread(channelMain, ch.get(), this);
       else
         ch->fd = -1;
     }

@@ -45,12 +45,15 @@ struct BulkJob {
 
 /// A session's bulk socket (bulk.cpp): a plain TCP connection beside the zmq
 /// one that carries synchronous read data, raw, in request order. The client
-/// proves the session with its token once; a sender thread writes the jobs.
+/// proves the session with its token once; then the channel's thread writes
+/// the jobs queued from zmq Reads (v3) and serves the copies the client asks
+/// on the socket itself (v4: BulkRequest), one at a time.
 struct BulkChannel {
   std::uint64_t session = 0;
+  Session *owner = nullptr; ///< outlives the thread: teardown and ~Session close() first
   std::uint8_t token[kBulkTokenBytes] = {};
   std::mutex mutex;
-  std::condition_variable cv;
+  int wakeFd = -1;      ///< eventfd: jobs queued or stop
   int fd = -1;          ///< the accepted connection, once the token was shown
   bool claimed = false; ///< the token is good for one connection only
   bool broken = false;  ///< a send failed or stalled: later reads use zmq
@@ -126,7 +129,11 @@ struct Session {
     static void release(void *, void *hint) { static_cast<Lent *>(hint)->count.fetch_sub(1); }
   };
   Lent *lent = new Lent;
+  /// Guards `regions` against the bulk thread's checks (only the loop writes it).
+  std::mutex regionsMutex;
   ~Session() {
+    if (bulk)
+      bulk->close(); // its thread reads `regions` and memory
     if (lent->count.load() == 0)
       delete lent; // else leaked on purpose: a late callback still finds it
   }
@@ -192,7 +199,7 @@ struct Server::Impl {
   void stopBulk();
   /// The channel for a new session whose Hello came through `messageFd`, or
   /// null (bulk off, ipc, no listener on that interface); its port in `port`.
-  BulkChannelPtr offerBulk(std::uint64_t session, std::uint16_t *port);
+  BulkChannelPtr offerBulk(Session &session, std::uint16_t *port);
   void bulkAcceptorMain();
   void bulkHandshake(int fd);
 
@@ -204,5 +211,8 @@ struct Server::Impl {
 };
 
 std::int64_t nowMs();
+/// [address, address + bytes) lies in memory `s` committed on `device`
+/// (the bulk thread holds s.regionsMutex around it).
+bool owns(const Session &s, std::uint32_t device, std::uint64_t address, std::uint64_t bytes);
 
 } // namespace cuvirt::remote

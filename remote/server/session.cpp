@@ -16,27 +16,6 @@ constexpr std::size_t kMaxQueues = 1024, kMaxModules = 4096, kMaxPending = 1u <<
 /// 1 MiB; beyond it a GPU drops output too).
 constexpr std::size_t kMaxOutput = 1u << 20;
 
-/// [address, address + bytes) lies in memory this session committed on `device`.
-bool owns(const Session &s, std::uint32_t device, std::uint64_t address, std::uint64_t bytes) {
-  if (bytes == 0)
-    bytes = 1;
-  std::uint64_t end = 0;
-  if (__builtin_add_overflow(address, bytes, &end))
-    return false;
-  std::uint64_t at = address;
-  // Commits are adjacent chunks: a range may span several.
-  for (int hops = 0; at < end && hops < 1 << 16; ++hops) {
-    auto it = s.regions.upper_bound(at);
-    if (it == s.regions.begin())
-      return false;
-    --it;
-    if (it->second.device != device || at >= it->first + it->second.size)
-      return false;
-    at = it->first + it->second.size;
-  }
-  return at >= end;
-}
-
 /// Bytes spanned by a 3-D copy side; false on overflow.
 bool extent3(std::uint64_t width, std::uint64_t height, std::uint64_t depth, std::uint64_t pitch,
              std::uint64_t slice, std::uint64_t *span) {
@@ -63,6 +42,26 @@ void sendNotice(Server::Impl *srv, const std::string &routing, wire::Response ty
 }
 
 } // namespace
+
+bool owns(const Session &s, std::uint32_t device, std::uint64_t address, std::uint64_t bytes) {
+  if (bytes == 0)
+    bytes = 1;
+  std::uint64_t end = 0;
+  if (__builtin_add_overflow(address, bytes, &end))
+    return false;
+  std::uint64_t at = address;
+  // Commits are adjacent chunks: a range may span several.
+  for (int hops = 0; at < end && hops < 1 << 16; ++hops) {
+    auto it = s.regions.upper_bound(at);
+    if (it == s.regions.begin())
+      return false;
+    --it;
+    if (it->second.device != device || at >= it->first + it->second.size)
+      return false;
+    at = it->first + it->second.size;
+  }
+  return at >= end;
+}
 
 void ServerQueue::asyncError(CUresult code, const std::string &message) {
   flatbuffers::FlatBufferBuilder fb;
@@ -125,7 +124,7 @@ void Server::Impl::hello(const std::string &routing, const wire::ClientMessage &
   // v3 plaintext sessions: a bulk socket for read data (bulk.cpp).
   std::uint16_t bulkPort = 0;
   if (version >= 3)
-    s->bulk = offerBulk(s->id, &bulkPort);
+    s->bulk = offerBulk(*s, &bulkPort);
   auto token = s->bulk ? fb.CreateVector(s->bulk->token, kBulkTokenBytes) : 0;
   const auto clock =
       std::chrono::duration_cast<std::chrono::nanoseconds>(Marker::Clock::now().time_since_epoch());
@@ -211,7 +210,10 @@ void Server::Impl::teardown(Session &s) {
     munmap(reinterpret_cast<void *>(address), region.size);
     committed -= region.size;
   }
-  s.regions.clear();
+  {
+    std::lock_guard lock(s.regionsMutex);
+    s.regions.clear();
+  }
   s.committed = 0;
 }
 
@@ -287,7 +289,10 @@ void Server::Impl::handle(const std::string &routing, const wire::ClientMessage 
       munmap(p, n);
       return fail(0, st, "commit: the device has no memory for it");
     }
-    s.regions[a] = {r->device(), n};
+    {
+      std::lock_guard lock(s.regionsMutex);
+      s.regions[a] = {r->device(), n};
+    }
     s.committed += n;
     committed += n;
     return ok();

@@ -305,28 +305,3 @@ TEST_CASE("legacy launch: block shape, parameter buffer, cuLaunchGrid") {
   CHECK(cuStreamDestroy(s) == CUDA_SUCCESS);
   CHECK(cuMemFree(d) == CUDA_SUCCESS);
 }
-
-TEST_CASE("legacy IPC: validated, then refused") {
-  ContextFixture f;
-  CUdeviceptr d = 0;
-  REQUIRE(cuMemAlloc(&d, 256) == CUDA_SUCCESS);
-  CUipcMemHandle mh{};
-  CHECK(cuIpcGetMemHandle(nullptr, d) == CUDA_ERROR_INVALID_VALUE);
-  CHECK(cuIpcGetMemHandle(&mh, d + 4096 * 1024) == CUDA_ERROR_INVALID_VALUE);
-  CHECK(cuIpcGetMemHandle(&mh, d) == CUDA_ERROR_NOT_SUPPORTED);
-  CUdeviceptr opened = 0;
-  CHECK(cuIpcOpenMemHandle(&opened, mh, 0x8) == CUDA_ERROR_INVALID_VALUE);
-  CHECK(cuIpcOpenMemHandle(&opened, mh, CU_IPC_MEM_LAZY_ENABLE_PEER_ACCESS) == CUDA_ERROR_NOT_SUPPORTED);
-  CHECK(cuIpcCloseMemHandle(d) == CUDA_ERROR_INVALID_VALUE);
-  CUevent plain = nullptr, ipc = nullptr;
-  REQUIRE(cuEventCreate(&plain, 0) == CUDA_SUCCESS);
-  REQUIRE(cuEventCreate(&ipc, CU_EVENT_INTERPROCESS | CU_EVENT_DISABLE_TIMING) == CUDA_SUCCESS);
-  CUipcEventHandle eh{};
-  CHECK(cuIpcGetEventHandle(&eh, plain) == CUDA_ERROR_INVALID_VALUE);
-  CHECK(cuIpcGetEventHandle(&eh, ipc) == CUDA_ERROR_NOT_SUPPORTED);
-  CUevent got = nullptr;
-  CHECK(cuIpcOpenEventHandle(&got, eh) == CUDA_ERROR_NOT_SUPPORTED);
-  CHECK(cuEventDestroy(plain) == CUDA_SUCCESS);
-  CHECK(cuEventDestroy(ipc) == CUDA_SUCCESS);
-  CHECK(cuMemFree(d) == CUDA_SUCCESS);
-}

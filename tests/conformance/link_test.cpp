@@ -274,3 +274,133 @@ TEST_CASE("cuLink: the device runtime's cnp* functions link and report cudaError
   cuMemFree(out);
   CHECK(cuModuleUnload(mod) == CUDA_SUCCESS);
 }
+
+namespace {
+// libcudadevrt's cooperative-groups syscalls (cudaCGSynchronize and friends,
+// numba-cuda's this_grid().sync()): real in a cooperative launch (a grid
+// barrier, the grid's size and ranks), a null handle and errors otherwise.
+// out[5 * thread] = {handle != 0, sync's result, arrivals seen after the
+// sync, size, rank}.
+const char *kCgsUser = R"(
+.version 8.0
+.target sm_75
+.address_size 64
+.extern .func (.param .b64 func_retval0) __cuda_syscall_CGS_get_intrinsic_handle(.param .b32 p0);
+.extern .func (.param .b32 func_retval0) __cuda_syscall_CGS_sync(.param .b64 p0, .param .b32 p1);
+.extern .func (.param .b32 func_retval0) __cuda_syscall_CGS_get_size(.param .b64 p0, .param .b64 p1, .param .b64 p2);
+.extern .func (.param .b32 func_retval0) __cuda_syscall_CGS_get_rank(.param .b64 p0, .param .b64 p1, .param .b64 p2);
+
+.visible .entry cgs(.param .u64 out, .param .u64 count)
+{
+  .reg .pred %p<2>;
+  .reg .b32 %r<10>;
+  .reg .b64 %rd<10>;
+  ld.param.u64 %rd1, [out];
+  ld.param.u64 %rd2, [count];
+  mov.u32 %r1, %ctaid.x;
+  mov.u32 %r2, %ntid.x;
+  mov.u32 %r3, %tid.x;
+  mad.lo.u32 %r4, %r1, %r2, %r3;
+  mul.wide.u32 %rd3, %r4, 20;
+  add.s64 %rd4, %rd1, %rd3;
+  mov.u64 %rd8, 0;
+  {
+  .param .b32 a0;
+  st.param.b32 [a0+0], 1;
+  .param .b64 r0;
+  call.uni (r0), __cuda_syscall_CGS_get_intrinsic_handle, (a0);
+  ld.param.b64 %rd5, [r0+0];
+  }
+  setp.ne.s64 %p1, %rd5, 0;
+  selp.u32 %r5, 1, 0, %p1;
+  st.global.u32 [%rd4], %r5;
+  atom.global.add.u32 %r6, [%rd2], 1;
+  {
+  .param .b64 b0;
+  st.param.b64 [b0+0], %rd5;
+  .param .b32 b1;
+  st.param.b32 [b1+0], 0;
+  .param .b32 r1;
+  call.uni (r1), __cuda_syscall_CGS_sync, (b0, b1);
+  ld.param.b32 %r7, [r1+0];
+  }
+  st.global.u32 [%rd4+4], %r7;
+  ld.volatile.global.u32 %r8, [%rd2];
+  st.global.u32 [%rd4+8], %r8;
+  add.s64 %rd6, %rd4, 12;
+  add.s64 %rd7, %rd4, 16;
+  {
+  .param .b64 c0;
+  st.param.b64 [c0+0], %rd6;
+  .param .b64 c1;
+  st.param.b64 [c1+0], %rd8;
+  .param .b64 c2;
+  st.param.b64 [c2+0], %rd5;
+  .param .b32 r2;
+  call.uni (r2), __cuda_syscall_CGS_get_size, (c0, c1, c2);
+  }
+  {
+  .param .b64 d0;
+  st.param.b64 [d0+0], %rd7;
+  .param .b64 d1;
+  st.param.b64 [d1+0], %rd8;
+  .param .b64 d2;
+  st.param.b64 [d2+0], %rd5;
+  .param .b32 r3;
+  call.uni (r3), __cuda_syscall_CGS_get_rank, (d0, d1, d2);
+  }
+  ret;
+}
+)";
+} // namespace
+
+TEST_CASE("cuLink: the device runtime's cooperative-groups syscalls sync a cooperative grid") {
+  ContextFixture f;
+  Logs logs;
+  CUlinkState s = nullptr;
+  REQUIRE(cuLinkCreate(5, logs.opts, logs.vals, &s) == CUDA_SUCCESS);
+  REQUIRE(addPtx(s, kCgsUser, "cgs_user.ptx") == CUDA_SUCCESS);
+  void *image = nullptr;
+  size_t size = 0;
+  REQUIRE(cuLinkComplete(s, &image, &size) == CUDA_SUCCESS);
+  CHECK(std::string(logs.err).empty());
+  CUmodule mod = nullptr;
+  REQUIRE(cuModuleLoadData(&mod, image) == CUDA_SUCCESS);
+  CHECK(cuLinkDestroy(s) == CUDA_SUCCESS);
+  CUfunction fn = nullptr;
+  REQUIRE(cuModuleGetFunction(&fn, mod, "cgs") == CUDA_SUCCESS);
+  constexpr unsigned kBlocks = 2, kThreads = 4, kN = kBlocks * kThreads;
+  CUdeviceptr out = 0, count = 0;
+  REQUIRE(cuMemAlloc(&out, kN * 5 * 4) == CUDA_SUCCESS);
+  REQUIRE(cuMemAlloc(&count, 4) == CUDA_SUCCESS);
+  void *args[] = {&out, &count};
+  unsigned host[kN * 5] = {};
+  for (bool cooperative : {true, false}) {
+    CAPTURE(cooperative);
+    REQUIRE(cuMemsetD8(out, 0xff, kN * 5 * 4) == CUDA_SUCCESS);
+    REQUIRE(cuMemsetD8(count, 0, 4) == CUDA_SUCCESS);
+    REQUIRE((cooperative ? cuLaunchCooperativeKernel(fn, kBlocks, 1, 1, kThreads, 1, 1, 0, nullptr, args)
+                         : cuLaunchKernel(fn, kBlocks, 1, 1, kThreads, 1, 1, 0, nullptr, args, nullptr)) ==
+            CUDA_SUCCESS);
+    REQUIRE(cuMemcpyDtoH(host, out, sizeof host) == CUDA_SUCCESS);
+    for (unsigned t = 0; t < kN; ++t) {
+      CAPTURE(t);
+      const unsigned *o = host + 5 * t;
+      if (cooperative) {
+        CHECK(o[0] == 1);  // a grid handle
+        CHECK(o[1] == 0);  // synced
+        CHECK(o[2] == kN); // every thread arrived before any went on
+        CHECK(o[3] == kN);
+        CHECK(o[4] == t);
+      } else {
+        CHECK(o[0] == 0);           // no grid: a null handle
+        CHECK(o[1] == 999);         // cudaErrorUnknown, as libcudadevrt's own null-handle answer
+        CHECK(o[3] == 0xffffffffu); // nothing written
+        CHECK(o[4] == 0xffffffffu);
+      }
+    }
+  }
+  cuMemFree(out);
+  cuMemFree(count);
+  CHECK(cuModuleUnload(mod) == CUDA_SUCCESS);
+}

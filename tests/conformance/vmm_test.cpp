@@ -239,6 +239,19 @@ TEST_CASE("vmm: read-only access, aliasing and creation errors") {
   std::uint32_t v = 0;
   REQUIRE(cuMemcpyDtoH(&v, b + 64, 4) == CUDA_SUCCESS);
   CHECK(v == 0x1234abcd);
+  // Host-side copies and fills into the read-only view are errors, not a
+  // fault of the whole process; reading it is fine.
+  std::uint32_t w = 7;
+  CHECK(cuMemcpyHtoD(b + 64, &w, 4) == CUDA_ERROR_INVALID_VALUE);
+  CHECK(cuMemsetD32(b, 0, 4) == CUDA_ERROR_INVALID_VALUE);
+  CHECK(cuMemcpyDtoD(b, a, 64) == CUDA_ERROR_INVALID_VALUE);
+  CHECK(cuMemcpyDtoD(a + 1024, b + 64, 4) == CUDA_SUCCESS);
+  REQUIRE(cuCtxSynchronize() == CUDA_SUCCESS); // the copy is asynchronous; access changes are not ordered
+  REQUIRE(setReadWrite(b, g, CU_MEM_ACCESS_FLAGS_PROT_NONE) == CUDA_SUCCESS);
+  CHECK(cuMemcpyDtoH(&v, b + 64, 4) == CUDA_ERROR_INVALID_VALUE);
+  CHECK(cuMemcpyDtoD(a, b, 4) == CUDA_ERROR_INVALID_VALUE);
+  REQUIRE(cuMemcpyDtoH(&v, a + 1024, 4) == CUDA_SUCCESS);
+  CHECK(v == 0x1234abcd);
   CHECK(cuMemUnmap(a, g) == CUDA_SUCCESS);
   CHECK(cuMemUnmap(b, g) == CUDA_SUCCESS);
   CHECK(cuMemRelease(h) == CUDA_SUCCESS);

@@ -52,6 +52,12 @@ expect(np.allclose(cp.asnumpy(squared_diff(x, y)), (hx - 1) ** 2), "ElementwiseK
 l2 = cp.ReductionKernel("float32 v", "float32 r", "v * v", "a + b", "r = sqrt(a)", "0", "l2norm")
 expect(np.isclose(float(l2(x[:100])), np.sqrt((hx[:100] ** 2).sum())), "ReductionKernel")
 
+# F- to C-order copy of a 2-D float array: CuPy hands it to cuBLAS (geam),
+# whose PTX transpose kernel forms 32-bit shared addresses that wrap.
+hf = np.arange(33 * 70, dtype=np.float64).reshape(33, 70)
+expect((cp.asnumpy(cp.asfortranarray(cp.asarray(hf)).copy("C")) == hf).all(), "copy('C') of an F-order array")
+expect((cp.asnumpy(cp.lexsort(cp.asarray([[3, 1, 2], [0, 0, 1]]))) == [1, 0, 2]).all(), "lexsort")
+
 if failures:
     print(f"FAILED cupy_client: {failures} check(s)", file=sys.stderr)
     sys.exit(1)

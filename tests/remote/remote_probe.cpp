@@ -526,13 +526,63 @@ int bulk(void *ctx, const std::string &ep, bool expectOff) {
   auto steal = b.read(23, base, 64, true);
   EXPECT(steal && steal->code == CUDA_ERROR_INVALID_VALUE, "B's bulk read of A's memory refused");
   EXPECT(::poll(&pf, 1, 300) == 0, "and nothing appears on A's socket");
+  // v4: copies asked on the socket itself, checked as zmq's are.
+  auto ask = [&](char op, std::uint64_t tag, std::uint64_t at, std::uint64_t width, std::uint64_t rows,
+                 std::uint64_t pitch, const std::string &bytes, BulkReply *rep, std::string *text) {
+    BulkRequest q;
+    q.op = op;
+    q.tag = tag;
+    q.address = at;
+    q.width = width;
+    q.rows = rows;
+    q.pitch = pitch;
+    std::string out(reinterpret_cast<const char *>(&q), sizeof q);
+    out += bytes;
+    if (::send(fd, out.data(), out.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(out.size()) ||
+        !recvAll(fd, reinterpret_cast<char *>(rep), sizeof *rep, 5000) ||
+        rep->message_bytes > kBulkMaxMessage)
+      return false;
+    text->assign(rep->message_bytes, '\0');
+    return recvAll(fd, text->data(), text->size(), 5000);
+  };
+  BulkReply rep;
+  std::string text, data;
+  EXPECT(ask(kBulkRead, 31, base + 7, 5000, 1, 0, "", &rep, &text) && rep.code == 0 && rep.tag == 31 &&
+             rep.bytes == 5000,
+         "v4 read: accepted, tag echoed, size announced");
+  data.assign(5000, '\0');
+  EXPECT(recvAll(fd, data.data(), data.size(), 5000) && data == pattern.substr(7, 5000),
+         "v4 read: the bytes");
+  EXPECT(ask(kBulkRead, 32, base + (2 << 20) - 8, 64, 1, 0, "", &rep, &text) &&
+             rep.code == CUDA_ERROR_INVALID_VALUE && rep.bytes == 0 && !text.empty() &&
+             ::poll(&pf, 1, 300) == 0,
+         "v4 read past the commit refused with a message, no data");
+  EXPECT(ask(kBulkRead, 33, bBase, 8, 1, 0, "", &rep, &text) && rep.code == CUDA_ERROR_INVALID_VALUE,
+         "v4 read of B's memory over A's socket refused");
+  EXPECT(ask(kBulkWrite, 34, bBase, 8, 1, 0, "stolen!!", &rep, &text) && rep.code == CUDA_ERROR_INVALID_VALUE,
+         "v4 write into B's memory refused (its bytes dropped)");
+  auto rb2 = b.read(24, bBase, 8, true);
+  EXPECT(rb2 && rb2->code == 0 && rb2->data == "B's data", "B's memory unchanged");
+  // A pitched write (2 rows of 3 bytes, 10 apart), then read back pitched.
+  EXPECT(ask(kBulkWrite, 35, base + 100, 3, 2, 10, "abcdef", &rep, &text) && rep.code == 0 && rep.tag == 35,
+         "v4 pitched write accepted (the stream stayed in step after the refusals)");
+  EXPECT(ask(kBulkRead, 36, base + 100, 13, 1, 0, "", &rep, &text) && rep.code == 0 && rep.bytes == 13,
+         "v4 read after it");
+  data.assign(13, '\0');
+  EXPECT(recvAll(fd, data.data(), data.size(), 5000) && data == "abc" + pattern.substr(103, 7) + "def",
+         "v4 pitched write landed in its rows only");
+  EXPECT(ask('X', 37, base, 8, 1, 0, "", &rep, &text) && rep.code == CUDA_ERROR_INVALID_VALUE,
+         "an unknown request is refused");
+  char end = 0;
+  EXPECT(recvAll(fd, &end, 1, 3000) == false, "and ends the socket (its size is unknown)");
   close(fd);
   return g_failures == 0 ? 0 : 1;
 }
 
 /// A fake cuvirtd for the client's bulk error paths: it answers Hello with
 /// one device and a bulk socket, every other call with success, Pings with
-/// Pong, and bulk reads wrongly, per `mode`:
+/// Pong, and bulk reads (zmq Read{bulk} of v3, or v4's BulkRequest on the
+/// bulk socket) wrongly, per `mode`:
 ///   size   ReadData says one byte more than was asked (nothing sent)
 ///   short  the right size, half the bytes, then the bulk socket closes
 ///   stall  the right size, half the bytes, then nothing (pings still answered)
@@ -562,8 +612,36 @@ int fakeServer(void *ctx, const std::string &ep, const std::string &mode, int se
   };
   const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
   while (std::chrono::steady_clock::now() < end) {
-    zmq_pollitem_t items[2] = {{router, 0, ZMQ_POLLIN, 0}, {nullptr, ls, ZMQ_POLLIN, 0}};
-    zmq_poll(items, 2, 50);
+    zmq_pollitem_t items[3] = {
+        {router, 0, ZMQ_POLLIN, 0}, {nullptr, ls, ZMQ_POLLIN, 0}, {nullptr, bulkFd, ZMQ_POLLIN, 0}};
+    zmq_poll(items, bulkFd >= 0 ? 3 : 2, 50);
+    if (bulkFd >= 0 && (items[2].revents & ZMQ_POLLIN) != 0) {
+      // v4: the copy is asked on the bulk socket itself; writes succeed,
+      // reads break as `mode` says (as the zmq Read below does for v3).
+      BulkRequest q;
+      if (!recvAll(bulkFd, reinterpret_cast<char *>(&q), sizeof q, 2000))
+        return 1;
+      const std::uint64_t n = q.width * q.rows;
+      if (n > zeros.size())
+        return 1;
+      BulkReply rep;
+      rep.tag = q.tag;
+      if (q.op == kBulkWrite) {
+        if (!recvAll(bulkFd, zeros.data(), n, 2000))
+          return 1;
+        (void)!::send(bulkFd, &rep, sizeof rep, MSG_NOSIGNAL);
+        continue;
+      }
+      rep.bytes = mode == "size" ? n + 1 : n;
+      (void)!::send(bulkFd, &rep, sizeof rep, MSG_NOSIGNAL);
+      if (mode != "size")
+        (void)!::send(bulkFd, zeros.data(), n / 2, MSG_NOSIGNAL);
+      if (mode == "short") {
+        close(bulkFd);
+        bulkFd = -1;
+      }
+      continue;
+    }
     if ((items[1].revents & ZMQ_POLLIN) != 0) {
       const int fd = accept4(ls, nullptr, nullptr, SOCK_CLOEXEC);
       char opening[kBulkHelloBytes];

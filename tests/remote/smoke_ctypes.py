@@ -51,6 +51,23 @@ for dev in range(n.value):
     if got[1000:1010] != b"\x07" * 10 or got[64:68] != bytes(host[64:68]) or got[:4] != b"\x04\x03\x02\x01":
         raise SystemExit(f"device {dev}: async sequence wrong")
     check(cu.cuStreamSynchronize(s), "cuStreamSynchronize")
+    # Legacy IPC: the CPU device shares memory and events (runtime/ipc.cpp);
+    # a remote device refuses with NOT_SUPPORTED (801), and its interprocess
+    # events still work as ordinary ones.
+    ipc = ctypes.c_int()
+    check(cu.cuDeviceGetAttribute(ctypes.byref(ipc), 125, dev), "IPC_EVENT_SUPPORTED")
+    want = 0 if ipc.value else 801
+    handle = (ctypes.c_char * 64)()
+    if (r := cu.cuIpcGetMemHandle(handle, d)) != want:
+        raise SystemExit(f"device {dev}: cuIpcGetMemHandle returned {r}, expected {want}")
+    iev = ctypes.c_void_p()
+    check(cu.cuEventCreate(ctypes.byref(iev), 6), "cuEventCreate(INTERPROCESS)")
+    check(cu.cuEventRecord(iev, s), "cuEventRecord(INTERPROCESS)")
+    check(cu.cuEventSynchronize(iev), "cuEventSynchronize(INTERPROCESS)")
+    check(cu.cuEventQuery(iev), "cuEventQuery(INTERPROCESS)")
+    if (r := cu.cuIpcGetEventHandle(handle, iev)) != want:
+        raise SystemExit(f"device {dev}: cuIpcGetEventHandle returned {r}, expected {want}")
+    check(cu.cuEventDestroy_v2(iev), "cuEventDestroy")
     check(cu.cuMemFree_v2(d), "cuMemFree")
     check(cu.cuMemFree_v2(d2), "cuMemFree")
     check(cu.cuCtxDestroy_v2(ctx), "cuCtxDestroy")

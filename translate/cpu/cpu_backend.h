@@ -30,6 +30,11 @@ public:
                      std::size_t offset) override;
   Status unmapPhysical(std::uint64_t address, std::size_t bytes) override;
   Status setAccess(std::uint64_t address, std::size_t bytes, unsigned access) override;
+  // Legacy IPC: memory moved into a memfd, mapped shared (runtime/ipc.cpp).
+  Expected<int> shareMemory(std::uint64_t address, std::size_t bytes, const char *name) override;
+  Status unshareMemory(std::uint64_t address, std::size_t bytes) override;
+  Status mapShared(std::uint64_t address, std::size_t bytes, int fd, std::size_t offset) override;
+  void unmapShared(std::uint64_t address, std::size_t bytes, bool committed) override;
   Expected<std::unique_ptr<BackendModule>> loadModule(const ModuleSource &source, std::string &log) override;
 
 private:

@@ -155,6 +155,7 @@ DeviceProps makeProps() {
   set(CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED, 1);         // memfd-backed (runtime/vmm.cpp)
   set(CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR_SUPPORTED, 1); // the memfd itself
   set(CU_DEVICE_ATTRIBUTE_CAN_USE_STREAM_MEM_OPS_V1, 1);                   // runtime/stream_memops.cpp
+  set(CU_DEVICE_ATTRIBUTE_IPC_EVENT_SUPPORTED, 1);                         // runtime/ipc.cpp
   set(CU_DEVICE_ATTRIBUTE_CAN_USE_64_BIT_STREAM_MEM_OPS_V1, 1);
   set(CU_DEVICE_ATTRIBUTE_CAN_USE_STREAM_WAIT_VALUE_NOR_V1, 1);
   set(CU_DEVICE_ATTRIBUTE_CAN_USE_64_BIT_STREAM_MEM_OPS, 1);
@@ -179,6 +180,7 @@ DeviceProps makeProps() {
 } // namespace
 
 constexpr std::size_t kHugePage = std::size_t(2) << 20;
+constexpr unsigned char kZeroLine[64] = {};
 
 CpuDevice::CpuDevice() : props_(makeProps()) {}
 
@@ -286,6 +288,97 @@ Status CpuDevice::setAccess(std::uint64_t address, std::size_t bytes, unsigned a
   if (mprotect(reinterpret_cast<void *>(address), bytes, prot) != 0)
     return error(CUDA_ERROR_INVALID_VALUE, "cannot set access on 0x{:x}: {}", address, std::strerror(errno));
   return {};
+}
+
+namespace {
+bool allZero(const unsigned char *p, std::size_t n) {
+  for (std::size_t i = 0; i < n; i += 64)
+    if (std::memcmp(p + i, kZeroLine, std::min<std::size_t>(64, n - i)) != 0)
+      return false;
+  return true;
+}
+
+/// Copies [from, from + bytes) to `to` page by page, skipping pages that are
+/// all zero, so never-touched memory stays unbacked on both sides.
+void copyNonZeroPages(unsigned char *to, const unsigned char *from, std::size_t bytes) {
+  const std::size_t page = sysconf(_SC_PAGESIZE);
+  // Runs of non-zero pages: each is backed in one call first (one fault per
+  // 4 KiB page costs about as much as the copy itself).
+  auto flush = [&](std::size_t begin, std::size_t end) {
+    if (end <= begin)
+      return;
+#ifdef MADV_POPULATE_WRITE
+    madvise(to + begin, end - begin, MADV_POPULATE_WRITE); // a hint: the copy faults in what it misses
+#endif
+    std::memcpy(to + begin, from + begin, end - begin);
+  };
+  std::size_t runStart = 0;
+  for (std::size_t off = 0; off < bytes; off += page) {
+    const std::size_t n = std::min(page, bytes - off);
+    if (allZero(from + off, n)) {
+      flush(runStart, off);
+      runStart = off + n;
+    }
+  }
+  flush(runStart, bytes);
+}
+
+/// Replaces [address, address + bytes) with a fresh mapping holding the same
+/// bytes: `fresh` is filled, then moved over the range in one mremap, so the
+/// range is never unmapped in between.
+Status replaceMapping(std::uint64_t address, std::size_t bytes, void *fresh) {
+  auto *at = reinterpret_cast<unsigned char *>(address);
+  copyNonZeroPages(static_cast<unsigned char *>(fresh), at, bytes);
+  if (mremap(fresh, bytes, bytes, MREMAP_MAYMOVE | MREMAP_FIXED, at) == MAP_FAILED) {
+    const int err = errno;
+    munmap(fresh, bytes);
+    return error(CUDA_ERROR_OUT_OF_MEMORY, "cannot move memory to 0x{:x}: {}", address, std::strerror(err));
+  }
+  return {};
+}
+} // namespace
+
+Expected<int> CpuDevice::shareMemory(std::uint64_t address, std::size_t bytes, const char *name) {
+  int fd = memfd_create(name, MFD_CLOEXEC);
+  if (fd < 0)
+    return error(CUDA_ERROR_OUT_OF_MEMORY, "memfd_create: {}", std::strerror(errno));
+  void *fresh = MAP_FAILED;
+  if (ftruncate(fd, static_cast<off_t>(bytes)) == 0)
+    fresh = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (fresh == MAP_FAILED) {
+    close(fd);
+    return error(CUDA_ERROR_OUT_OF_MEMORY, "cannot make {} bytes of shared memory", bytes);
+  }
+  if (Status s = replaceMapping(address, bytes, fresh); !s.ok()) {
+    close(fd);
+    return s;
+  }
+  return fd;
+}
+
+Status CpuDevice::unshareMemory(std::uint64_t address, std::size_t bytes) {
+  void *fresh =
+      mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (fresh == MAP_FAILED)
+    return error(CUDA_ERROR_OUT_OF_MEMORY, "cannot make {} bytes of private memory", bytes);
+  CUVIRT_TRY(replaceMapping(address, bytes, fresh));
+  if (bytes >= kHugePage)
+    madvise(reinterpret_cast<void *>(address), bytes, MADV_HUGEPAGE);
+  return {};
+}
+
+Status CpuDevice::mapShared(std::uint64_t address, std::size_t bytes, int fd, std::size_t offset) {
+  void *p = mmap(reinterpret_cast<void *>(address), bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
+                 static_cast<off_t>(offset));
+  if (p == MAP_FAILED)
+    return error(CUDA_ERROR_MAP_FAILED, "cannot map {} bytes of shared memory at 0x{:x}: {}", bytes, address,
+                 std::strerror(errno));
+  return {};
+}
+
+void CpuDevice::unmapShared(std::uint64_t address, std::size_t bytes, bool committed) {
+  mmap(reinterpret_cast<void *>(address), bytes, committed ? PROT_READ | PROT_WRITE : PROT_NONE,
+       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
 }
 
 class CpuBackend : public Backend {

@@ -9,7 +9,9 @@
 #include <csetjmp>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <mutex>
 #include <oneapi/tbb/global_control.h>
 #include <oneapi/tbb/parallel_for.h>
@@ -168,6 +170,29 @@ struct alignas(64) GridWorkspace {
   std::atomic<std::uint32_t> barrier{0};
 };
 
+std::int64_t monotonicNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return std::int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+/// How long every block of a cooperative grid may poll, with its grid
+/// barrier mid-round and unchanged, before the launch fails as a deadlock
+/// (CUVIRT_GRID_SYNC_TIMEOUT_MS, default 5 s; 0 = wait forever, as a GPU).
+std::int64_t gridSyncTimeoutNs() {
+  static const std::int64_t ns = [] {
+    const char *v = std::getenv("CUVIRT_GRID_SYNC_TIMEOUT_MS");
+    return v != nullptr && *v != '\0' ? std::int64_t(std::strtoll(v, nullptr, 10)) * 1000000 : 5000000000;
+  }();
+  return ns;
+}
+
+/// A block of a cooperative grid as its launcher sees it.
+struct BlockWatch {
+  jit::SpinWatch spin; // its spin-waits (jit/spin_wait.cpp)
+  std::atomic<bool> done{false};
+};
+
 // A cooperative grid: every block gets its own thread, so blocks spinning in
 // a grid-wide sync (this_grid().sync() polls the workspace barrier) cannot
 // keep the blocks they wait for from running. The runtime has capped the grid
@@ -197,8 +222,10 @@ void runCooperative(const LaunchOp &op, const CpuKernel &kernel, void *const *pa
     std::size_t block;
     CoopBlock coop;
     std::int64_t spin; // ns a grid-sync waiter pauses before sleeping
+    BlockWatch *watch;
   };
   std::vector<Arg> args(blocks);
+  auto watches = std::make_unique<BlockWatch[]>(blocks);
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setstacksize(&attr, 64u << 20); // as the pool's workers
@@ -209,7 +236,14 @@ void runCooperative(const LaunchOp &op, const CpuKernel &kernel, void *const *pa
                b,
                {shared + b * sharedStride, reinterpret_cast<std::uintptr_t>(workspace.get()),
                 static_cast<std::uint32_t>(b % sms)},
-               blocks > sms ? 0 : 10000}; // more blocks than cores: a spinning waiter only delays them
+               blocks > sms ? 0 : 10000, // more blocks than cores: a spinning waiter only delays them
+               &watches[b]};
+    // once the launch has failed, a waiting block unwinds at its next poll
+    watches[b].spin.stop = &state.failed;
+    watches[b].spin.onStop = [] {
+      if (t_jump != nullptr)
+        siglongjmp(*t_jump, 1);
+    };
     pthread_t t;
     int rc = pthread_create(
         &t, &attr,
@@ -217,7 +251,10 @@ void runCooperative(const LaunchOp &op, const CpuKernel &kernel, void *const *pa
           auto *a = static_cast<Arg *>(p);
           prctl(PR_SET_TIMERSLACK, 1000UL); // short sleeps in spin-waits stay short (jit/spin_wait.cpp)
           jit::setSpinBudget(a->spin);
+          jit::setSpinWatch(&a->watch->spin);
           runBlocks(a->sh->op, a->sh->kernel, a->sh->params, a->sh->state, a->block, a->block + 1, &a->coop);
+          jit::setSpinWatch(nullptr);
+          a->watch->done.store(true, std::memory_order_release);
           std::lock_guard lock(a->sh->mutex);
           ++a->sh->finished;
           a->sh->cv.notify_one();
@@ -237,10 +274,58 @@ void runCooperative(const LaunchOp &op, const CpuKernel &kernel, void *const *pa
     // A failed block never arrives at the grid barrier: once the launch has
     // failed, keep flipping the barrier's phase bit so that the blocks
     // waiting there run out instead of spinning forever.
+    // A grid sync that some block never reaches (it exited, or waits for
+    // something else) hangs a GPU; here, once every block still running has
+    // polled for the timeout in waits it entered before, with the barrier
+    // mid-round (arrivals below bit 31) and unchanged, the launch fails.
+    const std::int64_t timeout = gridSyncTimeoutNs();
+    std::int64_t stuckAt = 0, stuckLatest = 0;
+    std::uint32_t stuckBarrier = 0;
+    unsigned tick = 0;
     std::unique_lock lock(sh.mutex);
-    while (!sh.cv.wait_for(lock, std::chrono::milliseconds(1), [&] { return sh.finished == threads.size(); }))
-      if (state.failed.load(std::memory_order_relaxed))
+    while (
+        !sh.cv.wait_for(lock, std::chrono::milliseconds(1), [&] { return sh.finished == threads.size(); })) {
+      if (state.failed.load(std::memory_order_relaxed)) {
         workspace->barrier.fetch_xor(0x80000000u, std::memory_order_acq_rel);
+        continue;
+      }
+      if (timeout <= 0 || ++tick % 64 != 0 || threads.size() != blocks)
+        continue;
+      const std::uint32_t barrier = workspace->barrier.load(std::memory_order_acquire);
+      const std::int64_t now = monotonicNs();
+      bool stuck = (barrier & 0x7fffffffu) != 0;
+      std::int64_t latest = 0;
+      std::size_t exited = 0, firstExited = 0;
+      for (std::size_t b = 0; b < blocks && stuck; ++b) {
+        if (watches[b].done.load(std::memory_order_acquire)) {
+          firstExited = exited++ == 0 ? b : firstExited;
+          continue;
+        }
+        const std::int64_t beat = watches[b].spin.beat.load(std::memory_order_relaxed);
+        stuck = beat != 0 && now - beat < 1000000000; // polling within the last second
+        latest = std::max(latest, watches[b].spin.since.load(std::memory_order_relaxed));
+      }
+      if (!stuck || stuckAt == 0 || barrier != stuckBarrier || latest != stuckLatest) {
+        stuckAt = stuck ? now : 0;
+        stuckBarrier = barrier;
+        stuckLatest = latest;
+        continue;
+      }
+      if (now - stuckAt < timeout)
+        continue;
+      std::string why =
+          exited != 0
+              ? fmt::format("cooperative launch of {}: deadlock: {} of {} blocks (block {} first) finished "
+                            "without arriving at a grid-wide sync (this_grid().sync()) the other blocks have "
+                            "waited in for {} ms (thread 0 of a block, or all of it, returned before the "
+                            "sync; every thread must reach each grid sync)",
+                            op.name, exited, blocks, firstExited, (now - stuckAt) / 1000000)
+              : fmt::format("cooperative launch of {}: deadlock: all {} blocks have waited {} ms, the grid "
+                            "barrier mid-round (not every block reached this grid sync)",
+                            op.name, blocks, (now - stuckAt) / 1000000);
+      log().warn("{}", why); // a hang turned into an error: say why
+      state.fail(CUDA_ERROR_LAUNCH_TIMEOUT, std::move(why));
+    }
   }
   for (pthread_t t : threads)
     pthread_join(t, nullptr);

@@ -455,6 +455,12 @@ Expected<Value *> FunctionLowering::address(const Operand &o, Space sp) {
   }
   if (!base && isReg) {
     Value *a = B.CreateLoad(storageType(s.type), s.ptr);
+    if (sp == Space::Shared && a->getType()->isIntegerTy(32)) {
+      // A 32-bit shared address wraps at 2^32 with its offset: cuBLAS forms
+      // [%r + 8320] from a "negative" %r (transpose kernels).
+      Value *sum = B.CreateAdd(a, B.getInt32(std::uint32_t(o.imm)));
+      return B.CreateGEP(B.getInt8Ty(), sharedBase(), B.CreateZExt(sum, B.getInt64Ty()));
+    }
     a = coerce(a, B.getInt64Ty(), false);
     if (sp == Space::Shared)
       return B.CreateGEP(B.getInt8Ty(), sharedBase(), B.CreateAdd(a, B.getInt64(std::uint64_t(o.imm))));

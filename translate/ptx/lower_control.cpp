@@ -79,6 +79,7 @@ Expected<Handled> FunctionLowering::lowerControl(const Instr &in) {
   if (!splitCall(in, c))
     return err(in.loc, "malformed call: expected call (rets), target, (args)[, prototype]");
   const std::vector<VarDecl> *retDecls = nullptr, *paramDecls = nullptr;
+  const Function *target = nullptr;
   Value *callee = nullptr;
   FunctionType *fty = nullptr;
   if (auto f = M.functions.find(c.callee->name); f != M.functions.end()) {
@@ -87,6 +88,7 @@ Expected<Handled> FunctionLowering::lowerControl(const Instr &in) {
       return err(c.callee->loc, fmt::format("cannot call kernel '{}'", decl.name));
     retDecls = &decl.rets;
     paramDecls = &decl.params;
+    target = &decl;
     callee = f->second;
     fty = f->second->getFunctionType();
   } else {
@@ -104,7 +106,14 @@ Expected<Handled> FunctionLowering::lowerControl(const Instr &in) {
   }
   std::size_t nargs = c.args ? c.args->elems.size() : 0;
   std::size_t nrets = c.rets ? c.rets->elems.size() : 0;
-  if (nargs != paramDecls->size() || nrets != retDecls->size())
+  // A linked module holds an external function's definition, not each
+  // unit's `.extern` declaration of it; ptxas checked the call against its
+  // own unit's declaration and the linker compares no results. So a call may
+  // take results the definition does not give (numba declares C-ABI void
+  // functions with a .b64 result): those read as zero (undefined in PTX),
+  // and results it gives that the call does not take are dropped.
+  bool external = target && (target->isVisible || target->isWeak || target->isExtern);
+  if (nargs != paramDecls->size() || (nrets != retDecls->size() && !external))
     return err(in.loc, fmt::format("call to '{}' with {} arguments and {} results, expected {} and {}",
                                    c.callee->name, nargs, nrets, paramDecls->size(), retDecls->size()));
   std::vector<Value *> args;
@@ -127,10 +136,20 @@ Expected<Handled> FunctionLowering::lowerControl(const Instr &in) {
   Value *r = B.CreateCall(fty, callee, args);
   for (std::size_t i = 0; i < nrets; ++i) {
     const Operand &d = c.rets->elems[i];
-    Value *v = nrets == 1 ? r : B.CreateExtractValue(r, unsigned(i));
     if (d.kind != Operand::Kind::Reg)
       return err(d.loc, "call results must be .param variables or registers");
     PTX_GET(s, lookup(d.name, d.loc));
+    if (i >= retDecls->size()) { // not given by the definition (see above)
+      if (auto *a = dyn_cast<AllocaInst>(s.ptr);
+          a && (s.kind == Symbol::Kind::Param || s.kind == Symbol::Kind::Local))
+        B.CreateStore(Constant::getNullValue(a->getAllocatedType()), a);
+      else if (s.kind == Symbol::Kind::Reg)
+        CUVIRT_TRY(set(d, Constant::getNullValue(valueType(s.type)), s.type));
+      else
+        return err(d.loc, "call results must be .param variables or registers");
+      continue;
+    }
+    Value *v = retDecls->size() == 1 ? r : B.CreateExtractValue(r, unsigned(i));
     if (s.kind == Symbol::Kind::Param || s.kind == Symbol::Kind::Local) {
       B.CreateStore(v, s.ptr);
     } else if (v->getType()->isArrayTy()) {

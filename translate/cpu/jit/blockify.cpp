@@ -99,6 +99,7 @@ enum class Sr {
   ResumeHere,
   ShflResult, // cuvirt.jit.shfl: the result of an inline shuffle (see splitYields)
   Prefetch,   // cuvirt.jit.prefetch(ptr, i64 k, i64 d): round k+d's address (see addRoundPrefetches)
+  ThreadEnv,  // cuvirt.jit.env(): the BlockEnv, passed to out-of-line callees (see passThreadContext)
 };
 
 struct CallInfo {
@@ -150,6 +151,7 @@ CallInfo classify(StringRef name) {
               .Case("jit.yield", Sr::ResumeHere)
               .Case("jit.shfl", Sr::ShflResult)
               .Case("jit.prefetch", Sr::Prefetch)
+              .Case("jit.env", Sr::ThreadEnv)
               .Default(Sr::None);
   if (ci.sr != Sr::None)
     return ci;
@@ -217,6 +219,7 @@ bool isPureSr(Sr sr) {
   case Sr::DynSharedSize:
   case Sr::Slot:
   case Sr::CollSlotPtr:
+  case Sr::ThreadEnv:
     return true;
   default:
     return false;
@@ -278,6 +281,9 @@ private:
   }
 
   Status prepare();
+  void passThreadContext();
+  void lowerOutOfLine(Function &f);
+  std::set<Function *> ctxFns_; // out-of-line functions taking the thread context (passThreadContext)
   Status blockifyKernel(Function &f, bool rounds = true);
   void markInvariantParamLoads(Function &f);
   std::vector<BasicBlock *> splitYields(Function &f, std::vector<std::int32_t> &kinds);
@@ -421,8 +427,19 @@ Status Blockifier::prepare() {
   for (Function &f : m_) // cooperative grid syncs and inter-block flags spin: let waiters yield
     markSpinLoops(f);
 
-  // Functions left out of line: they cannot hold barriers/collectives (there
-  // is no thread loop around them), and have no block context.
+  // External functions that every caller inlined: nothing runs them (the
+  // JIT looks up kernels only), and their bodies may hold barriers.
+  for (bool erased = true; erased;) {
+    erased = false;
+    for (Function &f : make_early_inc_range(m_))
+      if (!f.isDeclaration() && !f.hasFnAttribute("cuvirt-kernel") && f.use_empty()) {
+        f.eraseFromParent();
+        erased = true;
+      }
+  }
+  // Functions left out of line run per thread, called from a thread loop:
+  // they cannot hold barriers/collectives, and get the thread's coordinates
+  // as hidden arguments.
   for (Function &f : m_) {
     if (f.isDeclaration() || f.hasFnAttribute("cuvirt-kernel"))
       continue;
@@ -434,14 +451,147 @@ Status Blockifier::prepare() {
       if (ci.sr == Sr::Yield)
         return fail(
             CUDA_ERROR_NOT_SUPPORTED,
-            fmt::format("cpu jit: barrier or warp collective in recursive function {}", f.getName().str()));
-      if (ci.sr != Sr::None && ci.sr != Sr::Trap && ci.sr != Sr::Nanosleep && ci.sr != Sr::Fence &&
-          ci.sr != Sr::Clock && ci.sr != Sr::Clock64 && ci.sr != Sr::GlobalTimer && ci.sr != Sr::Unsupported)
+            fmt::format("cpu jit: barrier or warp collective in function {}, which is called recursively "
+                        "or through a pointer (such calls run one thread at a time on the CPU)",
+                        f.getName().str()));
+      if (ci.sr == Sr::Unsupported)
         return fail(CUDA_ERROR_NOT_SUPPORTED,
-                    fmt::format("cpu jit: special register in recursive function {}", f.getName().str()));
+                    fmt::format("cpu jit: function {} uses {}, which the CPU target cannot run",
+                                f.getName().str(), constString(cb->getArgOperand(0))));
     }
   }
+  passThreadContext();
   return Status::success();
+}
+
+// Out-of-line functions (recursive ones, ones whose address is taken) that
+// read the thread's coordinates, or call one that does, or call through a
+// pointer, take hidden trailing arguments: (ptr BlockEnv, ptr dynamic shared
+// base, i32 tid.x, tid.y, tid.z). Every function whose address is taken gets
+// them too, so that each indirect call can pass them. A call site passes its
+// own values as the calls cuvirt.jit.env/dynshared.base/tid.*, lowered with
+// the rest of its function; lowerOutOfLine turns the callee's reads into
+// uses of its arguments. Kernels without such calls do not change.
+void Blockifier::passThreadContext() {
+  auto readsContext = [&](Function &f) {
+    for (Instruction &i : instructions(f)) {
+      auto *cb = dyn_cast<CallBase>(&i);
+      if (!cb)
+        continue;
+      if (!cb->getCalledFunction()) {
+        if (!cb->isInlineAsm())
+          return true; // an indirect call passes the context on
+        continue;
+      }
+      switch (classify(cb).sr) {
+      case Sr::None:
+        if (cb->getCalledFunction()->getName() == "__assertfail")
+          return true; // the message names the block and thread
+        break;
+      case Sr::Nanosleep:
+      case Sr::Fence:
+      case Sr::Clock:
+      case Sr::Clock64:
+      case Sr::GlobalTimer:
+        break;
+      default:
+        return true;
+      }
+    }
+    return false;
+  };
+  std::set<Function *> need;
+  std::vector<Function *> work;
+  for (Function &f : m_) {
+    if (f.isDeclaration() || f.hasFnAttribute("cuvirt-kernel") || f.hasFnAttribute(Attribute::StrictFP))
+      continue;
+    if (f.hasAddressTaken() || readsContext(f))
+      if (need.insert(&f).second)
+        work.push_back(&f);
+  }
+  while (!work.empty()) { // callers of those, up to the kernels
+    Function *g = work.back();
+    work.pop_back();
+    for (User *u : g->users())
+      if (auto *cb = dyn_cast<CallBase>(u); cb && cb->getCalledOperand() == g) {
+        Function *caller = cb->getFunction();
+        if (!caller->hasFnAttribute("cuvirt-kernel") && need.insert(caller).second)
+          work.push_back(caller);
+      }
+  }
+  bool indirect = false;
+  for (Function &f : m_)
+    for (Instruction &i : instructions(f))
+      if (auto *cb = dyn_cast<CallBase>(&i); cb && !cb->getCalledFunction() && !cb->isInlineAsm())
+        indirect = true;
+  if (need.empty() && !indirect)
+    return;
+
+  auto placeholder = [&](StringRef name, Type *ty) {
+    Function *fn = getFn(name, ty, {});
+    fn->setDoesNotAccessMemory();
+    fn->addFnAttr(Attribute::NoUnwind);
+    fn->addFnAttr(Attribute::WillReturn);
+    fn->addFnAttr(Attribute::Speculatable);
+    return fn;
+  };
+  Function *envFn = placeholder("cuvirt.jit.env", ptr_), *dynFn = placeholder("cuvirt.dynshared.base", ptr_);
+  Function *tidFn[3] = {placeholder("cuvirt.tid.x", i32_), placeholder("cuvirt.tid.y", i32_),
+                        placeholder("cuvirt.tid.z", i32_)};
+  const char *hidden[] = {"cuvirt.env", "cuvirt.dynshared", "cuvirt.tid.x", "cuvirt.tid.y", "cuvirt.tid.z"};
+  auto withContext = [&](FunctionType *t) {
+    SmallVector<Type *, 8> ps(t->params());
+    ps.append({ptr_, ptr_, i32_, i32_, i32_});
+    return FunctionType::get(t->getReturnType(), ps, t->isVarArg());
+  };
+
+  std::map<Function *, Function *> moved;
+  for (Function *f : need) {
+    Function *nf =
+        Function::Create(withContext(f->getFunctionType()), f->getLinkage(), f->getAddressSpace(), "", &m_);
+    nf->copyAttributesFrom(f);
+    nf->splice(nf->begin(), f);
+    for (unsigned a = 0; a < f->arg_size(); ++a) {
+      f->getArg(a)->replaceAllUsesWith(nf->getArg(a));
+      nf->getArg(a)->takeName(f->getArg(a));
+    }
+    for (unsigned a = 0; a < 5; ++a)
+      nf->getArg(f->arg_size() + a)->setName(hidden[a]);
+    moved[f] = nf;
+    ctxFns_.insert(nf);
+  }
+  std::vector<CallBase *> calls;
+  for (Function &f : m_)
+    for (Instruction &i : instructions(f))
+      if (auto *cb = dyn_cast<CallBase>(&i)) {
+        Function *c = cb->getCalledFunction();
+        if ((c && moved.count(c)) || (!c && !cb->isInlineAsm()))
+          calls.push_back(cb);
+      }
+  for (CallBase *cb : calls) {
+    auto *ci = cast<CallInst>(cb); // the front end makes no invokes
+    IRBuilder<> b(ci);
+    SmallVector<Value *, 8> args(ci->args());
+    args.append({b.CreateCall(envFn), b.CreateCall(dynFn), b.CreateCall(tidFn[0]), b.CreateCall(tidFn[1]),
+                 b.CreateCall(tidFn[2])});
+    Function *c = ci->getCalledFunction();
+    Value *callee = c ? moved.at(c) : ci->getCalledOperand();
+    SmallVector<OperandBundleDef, 1> bundles;
+    ci->getOperandBundlesAsDefs(bundles);
+    CallInst *nc = b.CreateCall(withContext(ci->getFunctionType()), callee, args, bundles);
+    nc->setCallingConv(ci->getCallingConv());
+    nc->setAttributes(ci->getAttributes());
+    nc->setTailCallKind(ci->getTailCallKind() == CallInst::TCK_MustTail ? CallInst::TCK_None
+                                                                        : ci->getTailCallKind());
+    nc->takeName(ci);
+    ci->replaceAllUsesWith(nc);
+    ci->eraseFromParent();
+  }
+  for (auto [f, nf] : moved) { // addresses (tables in device memory, Relocation names) now mean nf
+    f->replaceAllUsesWith(nf);
+    nf->takeName(f);
+    f->eraseFromParent();
+  }
 }
 
 // Kernel parameters never change during a launch: say so, so that their
@@ -2161,6 +2311,9 @@ void Blockifier::lowerCalls(const std::vector<BasicBlock *> &blocks, Frame &fr,
         continue;
       }
       break;
+    case Sr::ThreadEnv:
+      v = fr.env;
+      break;
     case Sr::Nanosleep:
       break;
     case Sr::Fence: {
@@ -2191,6 +2344,51 @@ void Blockifier::lowerCalls(const std::vector<BasicBlock *> &blocks, Frame &fr,
     }
     c->eraseFromParent();
   }
+}
+
+// An out-of-line function's special registers, from its hidden arguments
+// (see passThreadContext): the block's values from the BlockEnv, the
+// thread's from tid.x/y/z.
+void Blockifier::lowerOutOfLine(Function &f) {
+  unsigned n = f.arg_size();
+  Argument *env = f.getArg(n - 5), *dyn = f.getArg(n - 4);
+  std::vector<BasicBlock *> blocks;
+  for (BasicBlock &bb : f)
+    blocks.push_back(&bb);
+  for (BasicBlock *bb : blocks) // the caller's kernel knows where dynamic shared memory starts
+    for (Instruction &i : make_early_inc_range(*bb))
+      if (auto *cb = dyn_cast<CallBase>(&i); cb && classify(cb).sr == Sr::DynSharedBase) {
+        cb->replaceAllUsesWith(dyn);
+        cb->eraseFromParent();
+      }
+  IRBuilder<> b(&*f.getEntryBlock().getFirstInsertionPt());
+  Frame fr;
+  fr.env = env;
+  auto envField = [&](Type *ty, unsigned field, unsigned idx) -> Value * {
+    Value *p = field < 3
+                   ? b.CreateInBoundsGEP(envTy_, env, {b.getInt32(0), b.getInt32(field), b.getInt32(idx)})
+                   : b.CreateStructGEP(envTy_, env, field);
+    auto *ld = b.CreateLoad(ty, p);
+    ld->setMetadata(LLVMContext::MD_invariant_load, MDNode::get(ctx_, {}));
+    return ld;
+  };
+  for (unsigned d = 0; d < 3; ++d) {
+    fr.gdim[d] = envField(i32_, 0, d);
+    fr.bdim[d] = envField(i32_, 1, d);
+    fr.bidx[d] = envField(i32_, 2, d);
+    fr.tid[d] = f.getArg(n - 3 + d);
+  }
+  fr.dynBytes = envField(i32_, 3, 0);
+  fr.shared = envField(ptr_, 4, 0);
+  fr.params = envField(ptr_, 5, 0);
+  fr.smid = envField(i32_, 7, 0);
+  fr.gridWs = envField(i64_, 8, 0);
+  fr.n32 = b.CreateMul(b.CreateMul(fr.bdim[0], fr.bdim[1]), fr.bdim[2]);
+  fr.n64 = b.CreateZExt(fr.n32, i64_);
+  fr.t32 = b.CreateAdd(fr.tid[0],
+                       b.CreateMul(fr.bdim[0], b.CreateAdd(fr.tid[1], b.CreateMul(fr.bdim[1], fr.tid[2]))));
+  fr.t64 = b.CreateZExt(fr.t32, i64_);
+  lowerCalls(blocks, fr, {}, 0);
 }
 
 Status Blockifier::blockifyKernel(Function &f, bool rounds) {
@@ -2361,9 +2559,12 @@ Status Blockifier::run() {
     if (Function *fn = m_.getFunction(from); fn && fn->isDeclaration())
       fn->setName(to);
   }
-  // Traps/asserts in out-of-line (recursive) functions have no block at hand.
+  // Out-of-line functions: with the thread context of their hidden
+  // arguments, or (they read none of it) with none.
+  for (Function *f : ctxFns_)
+    lowerOutOfLine(*f);
   for (Function &f : m_) {
-    if (f.isDeclaration())
+    if (f.isDeclaration() || ctxFns_.count(&f))
       continue;
     for (Instruction &i : make_early_inc_range(instructions(f))) {
       auto *cb = dyn_cast<CallBase>(&i);
@@ -2375,7 +2576,7 @@ Status Blockifier::run() {
         continue;
       if (ci.sr == Sr::Slot || ci.sr == Sr::CollSlotPtr || ci.sr == Sr::ResumeHere)
         continue;
-      Frame fr; // no block or thread index here: the message shows zeros
+      Frame fr; // passThreadContext left only calls that need no thread here
       fr.env = ConstantPointerNull::get(ptr_);
       for (Value *&t : fr.tid)
         t = ConstantInt::get(i32_, 0);

@@ -328,6 +328,13 @@ Status blockifyForHost(llvm::Module &m, llvm::TargetMachine &tm, const ModuleInf
   for (const char *name : {"tex", "txq", "suq", "suld", "sust", "sured", "islocal"})
     if (Function *f = m.getFunction(std::string("cuvirt.") + name); f && f->isDeclaration())
       f->setName(std::string("cuvirt_cpu_") + name);
+  // Device functions serve this module's kernels only (the driver reaches
+  // kernels alone): internal, so one inlined everywhere is dropped rather
+  // than kept out of line, where a barrier cannot run (libcudadevrt's
+  // cudaCGSynchronize holds the grid sync's bar.sync).
+  for (Function &f : m)
+    if (!f.isDeclaration() && !f.hasFnAttribute("cuvirt-kernel"))
+      f.setLinkage(GlobalValue::InternalLinkage);
   BlockifyOptions bo;
   for (const KernelInfo &k : info.kernels)
     bo.staticSharedBytes[k.name] = k.staticSharedBytes;

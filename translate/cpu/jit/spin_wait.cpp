@@ -61,14 +61,17 @@ unsigned markSpinLoops(Function &f) {
 
 namespace {
 thread_local std::int64_t tStart = 0, tSpinNs = 10000;
+thread_local SpinWatch *tWatch = nullptr;
 } // namespace
 
 void setSpinBudget(std::int64_t ns) { tSpinNs = ns; }
+void setSpinWatch(SpinWatch *watch) { tWatch = watch; }
 
 } // namespace cuvirt::cpu::jit
 
 using cuvirt::cpu::jit::tSpinNs;
 using cuvirt::cpu::jit::tStart;
+using cuvirt::cpu::jit::tWatch;
 
 extern "C" __attribute__((visibility("default"))) void cuvirt_cpu_jit_spin_begin() { tStart = 0; }
 
@@ -86,6 +89,13 @@ extern "C" __attribute__((visibility("default"))) void cuvirt_cpu_jit_spin_wait(
   if (start == 0) {
     start = now;
     nap = tSpinNs > 0 ? 10000 : 80000; // oversubscribed: fewer, longer naps
+    if (tWatch != nullptr)
+      tWatch->since.store(now, std::memory_order_relaxed);
+  }
+  if (tWatch != nullptr) {
+    tWatch->beat.store(now, std::memory_order_relaxed);
+    if (tWatch->stop != nullptr && tWatch->stop->load(std::memory_order_relaxed))
+      tWatch->onStop();
   }
   if (now - start < tSpinNs) {
 #if defined(__x86_64__) || defined(__i386__)

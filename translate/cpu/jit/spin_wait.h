@@ -3,6 +3,7 @@
 // with fewer cores than spinning blocks the waiters hand their core to the
 // blocks they wait for instead of burning their time slices.
 #pragma once
+#include <atomic>
 #include <cstdint>
 
 namespace llvm {
@@ -22,6 +23,19 @@ unsigned markSpinLoops(llvm::Function &f);
 /// when the threads that could end the wait outnumber the cores, which also
 /// makes the first sleep 80 us).
 void setSpinBudget(std::int64_t ns);
+
+/// What a thread's spin-waits report to a watcher (a cooperative grid's
+/// deadlock check, cpu_executor.cpp): when the current wait began and when it
+/// last polled (CLOCK_MONOTONIC ns). `stop`, once true, makes the next poll
+/// call `onStop` (which must not return: it unwinds the block).
+struct SpinWatch {
+  std::atomic<std::int64_t> since{0}, beat{0};
+  const std::atomic<bool> *stop = nullptr;
+  void (*onStop)() = nullptr;
+};
+
+/// This thread's watch (null: none).
+void setSpinWatch(SpinWatch *watch);
 
 } // namespace cuvirt::cpu::jit
 
