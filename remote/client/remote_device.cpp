@@ -187,7 +187,7 @@ Status RemoteDevice::writeNow(std::uint64_t dst, std::size_t dstPitch, const std
                               std::size_t srcPitch, std::size_t width, std::size_t rows) {
   if (width == 0 || rows == 0)
     return {};
-  if (width * rows >= kBulkMinBytes && conn_->bulkWrites()) {
+  if (width * rows >= kBulkMinBytes && width * rows < kBulkRequestMaxBytes && conn_->bulkWrites()) {
     // v4: this thread sends the request and the bytes on the bulk socket.
     auto bulkLock = conn_->lockBulk();
     if (conn_->bulkWrites())
@@ -232,7 +232,7 @@ Status RemoteDevice::readNow(std::uint8_t *dst, std::size_t dstPitch, std::uint6
                              std::size_t width, std::size_t rows) {
   if (width == 0 || rows == 0)
     return {};
-  if (width * rows >= kBulkMinBytes && conn_->bulkRequests()) {
+  if (width * rows >= kBulkMinBytes && width * rows < kBulkRequestMaxBytes && conn_->bulkRequests()) {
     // v4: this thread asks on the bulk socket and receives into `dst`.
     auto bulkLock = conn_->lockBulk();
     if (conn_->bulkRequests())
