@@ -331,18 +331,29 @@ Status ipcEventQuery(Event *e) {
                                                                            : CUDA_ERROR_NOT_READY;
 }
 
-Status ipcEventSynchronize(Event *e) {
+namespace {
+/// What waiting for `e` means now: its own marker (never shared, or its last
+/// record was ours), or the shared completion count reaching `target`.
+struct WaitPoint {
   std::shared_ptr<IpcEvent> ev;
   MarkerPtr local;
   std::uint64_t target = 0;
-  {
-    std::lock_guard lock(e->mutex);
-    ev = e->ipc;
-    if (!ev)
-      local = e->marker; // never shared: an ordinary event
-    else if ((target = ev->shared->recorded.load(std::memory_order_acquire)) == ev->localSeq)
-      local = e->marker;
-  }
+};
+
+WaitPoint waitPoint(Event *e) {
+  WaitPoint w;
+  std::lock_guard lock(e->mutex);
+  w.ev = e->ipc;
+  if (!w.ev)
+    w.local = e->marker; // never shared: an ordinary event
+  else if ((w.target = w.ev->shared->recorded.load(std::memory_order_acquire)) == w.ev->localSeq)
+    w.local = e->marker;
+  return w;
+}
+} // namespace
+
+Status ipcEventSynchronize(Event *e) {
+  auto [ev, local, target] = waitPoint(e);
   if (!ev && !local)
     return {};
   if (local) {
@@ -354,17 +365,7 @@ Status ipcEventSynchronize(Event *e) {
 }
 
 Status ipcEventWait(Stream *s, Event *e) {
-  std::shared_ptr<IpcEvent> ev;
-  MarkerPtr local;
-  std::uint64_t target = 0;
-  {
-    std::lock_guard lock(e->mutex);
-    ev = e->ipc;
-    if (!ev)
-      local = e->marker; // never shared: an ordinary event
-    else if ((target = ev->shared->recorded.load(std::memory_order_acquire)) == ev->localSeq)
-      local = e->marker;
-  }
+  auto [ev, local, target] = waitPoint(e);
   if (!ev && !local)
     return {};
   if (ev && ev->shared->completed.load(std::memory_order_acquire) >= target)

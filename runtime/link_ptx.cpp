@@ -149,11 +149,6 @@ $cuvirt_ret:
   // *grid, handle): one grid per launch (no multi-device launches)
   if (name == "__cuda_syscall_CGS_get_size" || name == "__cuda_syscall_CGS_get_rank") {
     static const std::string size = R"(
-  mov.u32 %r1, %ntid.x;
-  mov.u32 %r2, %ntid.y;
-  mov.u32 %r3, %ntid.z;
-  mul.lo.u32 %r4, %r1, %r2;
-  mul.lo.u32 %r4, %r4, %r3;
   mov.u32 %r5, %nctaid.x;
   mov.u32 %r6, %nctaid.y;
   mov.u32 %r7, %nctaid.z;
@@ -163,11 +158,6 @@ $cuvirt_ret:
   mov.u32 %r10, 1;
 )";
     static const std::string rank = R"(
-  mov.u32 %r1, %ntid.x;
-  mov.u32 %r2, %ntid.y;
-  mov.u32 %r3, %ntid.z;
-  mul.lo.u32 %r4, %r1, %r2;
-  mul.lo.u32 %r4, %r4, %r3;
   mov.u32 %r5, %nctaid.x;
   mov.u32 %r6, %nctaid.y;
   mov.u32 %r7, %ctaid.z;
@@ -183,6 +173,8 @@ $cuvirt_ret:
   mad.lo.u32 %r9, %r8, %r4, %r6;
   mov.u32 %r10, 0;
 )";
+    // Each body sets %r9 (for *a) and %r10 (for *b) from %r1-%r3 (ntid) and
+    // %r4 (threads per block), which def computes first.
     static const auto def = [](std::string_view fn, const std::string &body) {
       return fmt::format(
           R"(.visible .func (.param .b32 cuvirt_ret) {}(.param .b64 cuvirt_a, .param .b64 cuvirt_b, .param .b64 cuvirt_handle)
@@ -195,7 +187,12 @@ $cuvirt_ret:
   ld.param.u64 %rd3, [cuvirt_handle];
   mov.u32 %r11, 999;
   setp.eq.s64 %p1, %rd3, 0;
-  @%p1 bra $cuvirt_ret;{}  mov.u32 %r11, 0;
+  @%p1 bra $cuvirt_ret;
+  mov.u32 %r1, %ntid.x;
+  mov.u32 %r2, %ntid.y;
+  mov.u32 %r3, %ntid.z;
+  mul.lo.u32 %r4, %r1, %r2;
+  mul.lo.u32 %r4, %r4, %r3;{}  mov.u32 %r11, 0;
   setp.eq.s64 %p1, %rd1, 0;
   @%p1 bra $cuvirt_b;
   st.u32 [%rd1], %r9;

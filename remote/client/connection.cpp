@@ -2,6 +2,7 @@
 // heartbeats, and failing fast when the server goes away.
 #include "remote/client/connection.h"
 #include "runtime/log.h"
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -258,22 +259,27 @@ void Connection::connectBulk(std::uint16_t port, std::uint64_t session, const st
   bulkReady_.store(true, std::memory_order_release);
 }
 
-Status Connection::bulkRecv(std::uint8_t *dst, std::size_t n) {
+// Moves `n` bytes with `io(left)` (one send or recv on the bulk socket,
+// returning what it moved) until done; the socket's timeout ticks and EINTR
+// only make it look again, while a dead server or `timeoutMs_` without
+// progress ends the bulk socket. `closed` says what a 0 return means,
+// `silence` what no progress means.
+template <class Io>
+Status Connection::bulkMove(std::size_t n, const std::string &closed, const char *silence, Io &&io) {
   if (!bulkReady())
     return error(CUDA_ERROR_DEVICE_UNAVAILABLE, "remote {}: the bulk socket is closed", endpoint_.address);
   std::int64_t last = nowMs();
   while (n > 0) {
-    const ssize_t r = ::recv(bulkFd_, dst, n, MSG_WAITALL);
+    const ssize_t r = io(n);
     if (r > 0) {
-      dst += r;
       n -= static_cast<std::size_t>(r);
       last = nowMs();
-      heard(); // a long read is no silence
+      heard(); // the server moves bytes: a long copy is no silence
       continue;
     }
     std::string why;
     if (r == 0)
-      why = "the server closed the bulk socket";
+      why = closed;
     else if (errno == EINTR)
       continue;
     else if (errno != EAGAIN && errno != EWOULDBLOCK)
@@ -281,7 +287,7 @@ Status Connection::bulkRecv(std::uint8_t *dst, std::size_t n) {
     else if (dead())
       why = deathReason_;
     else if (nowMs() - last > timeoutMs_)
-      why = fmt::format("no read data for {} ms", nowMs() - last);
+      why = fmt::format("{} for {} ms", silence, nowMs() - last);
     else
       continue;
     bulkBreak(why);
@@ -290,34 +296,21 @@ Status Connection::bulkRecv(std::uint8_t *dst, std::size_t n) {
   return {};
 }
 
+Status Connection::bulkRecv(std::uint8_t *dst, std::size_t n) {
+  return bulkMove(n, "the server closed the bulk socket", "no read data", [&](std::size_t left) {
+    const ssize_t r = ::recv(bulkFd_, dst, left, MSG_WAITALL);
+    dst += std::max<ssize_t>(r, 0);
+    return r;
+  });
+}
+
 Status Connection::bulkSend(const std::uint8_t *p, std::size_t n, int flags) {
-  if (!bulkReady())
-    return error(CUDA_ERROR_DEVICE_UNAVAILABLE, "remote {}: the bulk socket is closed", endpoint_.address);
-  std::int64_t last = nowMs();
-  while (n > 0) {
-    const ssize_t r = ::send(bulkFd_, p, n, flags | MSG_NOSIGNAL);
-    if (r > 0) {
-      p += r;
-      n -= static_cast<std::size_t>(r);
-      last = nowMs();
-      heard(); // the server takes the bytes: a long write is no silence
-      continue;
-    }
-    std::string why;
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
-      why = std::string("bulk socket: ") + std::strerror(r == 0 ? EPIPE : errno);
-    else if (dead())
-      why = deathReason_;
-    else if (nowMs() - last > timeoutMs_)
-      why = fmt::format("the server took no data for {} ms", nowMs() - last);
-    else
-      continue;
-    bulkBreak(why);
-    return error(CUDA_ERROR_DEVICE_UNAVAILABLE, "remote {}: {}", endpoint_.address, why);
-  }
-  return {};
+  return bulkMove(n, std::string("bulk socket: ") + std::strerror(EPIPE), "the server took no data",
+                  [&](std::size_t left) {
+                    const ssize_t r = ::send(bulkFd_, p, left, flags | MSG_NOSIGNAL);
+                    p += std::max<ssize_t>(r, 0);
+                    return r;
+                  });
 }
 
 Status Connection::bulkAsk(const BulkRequest &q, const std::uint8_t *src, std::size_t srcPitch,

@@ -135,6 +135,7 @@ private:
   void connectBulk(std::uint16_t port, std::uint64_t session, const std::uint8_t *token);
   /// Sends all `n` bytes on the bulk socket (as bulkRecv receives them).
   Status bulkSend(const std::uint8_t *p, std::size_t n, int flags);
+  template <class Io> Status bulkMove(std::size_t n, const std::string &closed, const char *silence, Io &&io);
   /// Sends `q`, then (a write) its rows; receives the reply header and its
   /// message. A failed request leaves the stream usable; a broken one, not.
   Status bulkAsk(const BulkRequest &q, const std::uint8_t *src, std::size_t srcPitch, BulkReply *reply);

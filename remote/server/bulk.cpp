@@ -5,6 +5,7 @@
 // they would bypass encryption too. The request, its size and its status
 // still travel over zmq; only payload bytes go here, in request order.
 #include "remote/server/server_internal.h"
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <netdb.h>
@@ -39,16 +40,16 @@ bool isLoopback(const sockaddr *a) {
   return false;
 }
 
-/// Sends all `n` bytes; false when the channel stops, the peer is gone or it
-/// takes nothing for `stallMs` (SO_SNDTIMEO makes each send return often).
-bool sendAll(BulkChannel &ch, const std::uint8_t *p, std::size_t n, int flags, int stallMs) {
+/// Moves `n` bytes with `io(left)` (one send or recv, returning what it
+/// moved); false when the channel stops, the peer is gone or nothing moves
+/// for `stallMs` (SO_SNDTIMEO/SO_RCVTIMEO make each call return often).
+template <class Io> bool moveAll(BulkChannel &ch, std::size_t n, int stallMs, Io &&io) {
   std::int64_t last = nowMs();
   while (n > 0) {
     if (ch.stop.load())
       return false;
-    const ssize_t r = ::send(ch.fd, p, n, flags | MSG_NOSIGNAL);
+    const ssize_t r = io(n);
     if (r > 0) {
-      p += r;
       n -= static_cast<std::size_t>(r);
       last = nowMs();
       continue;
@@ -62,27 +63,22 @@ bool sendAll(BulkChannel &ch, const std::uint8_t *p, std::size_t n, int flags, i
   return true;
 }
 
-/// Receives exactly `n` bytes into `p`; false when the channel stops, the
-/// peer is gone or sends nothing for `stallMs` (SO_RCVTIMEO: returns often).
+/// Sends all `n` bytes (see moveAll).
+bool sendAll(BulkChannel &ch, const std::uint8_t *p, std::size_t n, int flags, int stallMs) {
+  return moveAll(ch, n, stallMs, [&](std::size_t left) {
+    const ssize_t r = ::send(ch.fd, p, left, flags | MSG_NOSIGNAL);
+    p += std::max<ssize_t>(r, 0);
+    return r;
+  });
+}
+
+/// Receives exactly `n` bytes into `p` (see moveAll).
 bool recvAll(BulkChannel &ch, std::uint8_t *p, std::size_t n, int stallMs) {
-  std::int64_t last = nowMs();
-  while (n > 0) {
-    if (ch.stop.load())
-      return false;
-    const ssize_t r = ::recv(ch.fd, p, n, MSG_WAITALL);
-    if (r > 0) {
-      p += r;
-      n -= static_cast<std::size_t>(r);
-      last = nowMs();
-      continue;
-    }
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && nowMs() - last < stallMs)
-      continue;
-    return false;
-  }
-  return true;
+  return moveAll(ch, n, stallMs, [&](std::size_t left) {
+    const ssize_t r = ::recv(ch.fd, p, left, MSG_WAITALL);
+    p += std::max<ssize_t>(r, 0);
+    return r;
+  });
 }
 
 /// Sends `rows` rows of `width` bytes `pitch` apart (one send when packed).

@@ -3,7 +3,6 @@
 #include "translate/cpu/jit/block_runtime.h"
 
 #include <llvm/ADT/BitVector.h>
-#include <llvm/ADT/EquivalenceClasses.h>
 #include <llvm/ADT/PostOrderIterator.h>
 #include <llvm/ADT/SmallPtrSet.h>
 #include <llvm/ADT/StringSwitch.h>
@@ -1224,33 +1223,30 @@ void Blockifier::coalesceSlots(Function &f) {
       }
     }
   }
-  // Greedy merging, in creation order (a value's slot, then its copies').
+  // Greedy merging, in creation order (a value's slot, then its copies'). A
+  // leader's row of `interferes` grows into its whole class's.
   std::vector<int> leader(n, -1);
-  std::vector<BitVector> classConflicts;
   std::vector<unsigned> leaders;
   for (unsigned x = 0; x < n; ++x) {
     const bool uni = uniformAllocas_.contains(cand[x]);
     for (unsigned l : leaders)
-      if (!classConflicts[l].test(x) && uniformAllocas_.contains(cand[l]) == uni &&
+      if (!interferes[l].test(x) && uniformAllocas_.contains(cand[l]) == uni &&
           cand[l]->getAllocatedType() == cand[x]->getAllocatedType() &&
           cand[l]->getAlign() >= cand[x]->getAlign()) {
         leader[x] = int(l);
-        classConflicts[l] |= interferes[x];
+        interferes[l] |= interferes[x];
         break;
       }
     if (leader[x] < 0) {
       leader[x] = int(x);
       leaders.push_back(x);
     }
-    if (classConflicts.size() <= x)
-      classConflicts.resize(x + 1, BitVector(n));
-    if (leader[x] == int(x))
-      classConflicts[x] = interferes[x];
   }
   for (unsigned x = 0; x < n; ++x)
     if (leader[x] != int(x)) {
       cand[x]->replaceAllUsesWith(cand[unsigned(leader[x])]);
       uniformAllocas_.erase(cand[x]);
+      index.erase(cand[x]);
       cand[x]->eraseFromParent();
     }
   // What merging left behind: a slot stored with what was just loaded from it.
@@ -1265,9 +1261,7 @@ void Blockifier::coalesceSlots(Function &f) {
           st->eraseFromParent();
           continue;
         }
-        held[st->getPointerOperand()] = st->getValueOperand();
-      } else if (i.mayWriteToMemory() && !isa<StoreInst>(i) && !isa<CallInst>(i)) {
-        held.clear();
+        held[st->getPointerOperand()] = st->getValueOperand(); // nothing else writes a slot
       }
     }
   }
