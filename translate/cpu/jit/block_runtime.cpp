@@ -215,7 +215,7 @@ extern "C" __attribute__((visibility("default"))) void cuvirt_cpu_jit_run(cuvirt
     if (!live)
       return;
     if (pendingWarp) {
-      evalWarpCollectives(d, state, coll, n, frame);
+      evalWarpCollectives(d, state, coll, n, frame, /*deferUnready=*/true);
       for (std::uint32_t t = 0; t < n; ++t)
         if (state[t] >= 0 && state[t] < d.numResume && !isWarpKind(d.kinds[state[t]]))
           state[t] |= kParked;

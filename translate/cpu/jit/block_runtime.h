@@ -29,6 +29,11 @@ enum ResumeKind : std::int32_t {
   kBarRedAnd = 3,
   kBarRedOr = 4,
   kLoop = 5, ///< the top of a per-thread loop: no synchronisation, threads run in rounds
+  /// mbarrier test_wait/try_wait: the CollSlot holds the object's address
+  /// (value), the state token or phase parity (result) and whether it is a
+  /// parity (c); a thread resumes when that phase has completed (resultPred 1),
+  /// or with 0 when every live thread waits and none can complete.
+  kMbarWait = 6,
   kWarpFirst = 16,
   kShflIdx = kWarpFirst,
   kShflUp,
@@ -88,9 +93,24 @@ struct KernelDesc {
   const RegionFn *fastLive;
 };
 
+/// The 64-bit mbarrier object (shared memory; the layout is the CPU target's):
+/// pending arrivals [0,20), expected arrivals [20,40), pending transaction
+/// bytes [40,61) (signed), phase [61,64). A state token is the object's value
+/// after the arrival with the phase before it.
+namespace mbar {
+constexpr int kPendingShift = 0, kExpectedShift = 20, kTxShift = 40, kPhaseShift = 61;
+constexpr std::uint64_t kCountMask = (1u << 20) - 1, kTxMask = (1u << 21) - 1;
+/// cuvirt.mbarrier.arrive's flags (translate/KERNEL_IR.md)
+constexpr std::int32_t kNoComplete = 1, kDrop = 2, kNoArrive = 4;
+inline std::uint32_t phase(std::uint64_t w) { return std::uint32_t(w >> kPhaseShift); }
+} // namespace mbar
+
 /// Evaluates the warp collectives of all threads whose state is a warp kind.
-void evalWarpCollectives(const KernelDesc &desc, const std::int32_t *state, CollSlot *coll, std::uint32_t n,
-                         const std::uint8_t *frame);
+/// With deferUnready (block of mixed states), a group whose masks name lanes
+/// that are neither there nor exited is parked instead, while another group
+/// can go ahead.
+void evalWarpCollectives(const KernelDesc &desc, std::int32_t *state, CollSlot *coll, std::uint32_t n,
+                         const std::uint8_t *frame, bool deferUnready = false);
 
 } // namespace cuvirt::cpu::jit
 
@@ -103,4 +123,9 @@ std::uint64_t cuvirt_cpu_jit_globaltimer();
 /// Whether the n values at p are all equal (a region's lockstep check).
 bool cuvirt_cpu_jit_uniform64(const std::uint64_t *p, std::uint64_t n);
 std::uint32_t cuvirt_cpu_jit_nsmid();
+/// mbarrier.init / inval / arrive (all forms) and pending_count (block_runtime.cpp).
+void cuvirt_cpu_mbar_init(std::uint64_t *bar, std::uint32_t count);
+void cuvirt_cpu_mbar_inval(std::uint64_t *bar);
+std::uint64_t cuvirt_cpu_mbar_arrive(std::uint64_t *bar, std::uint32_t count, std::int32_t tx, std::int32_t flags);
+std::uint32_t cuvirt_cpu_mbar_pending(std::uint64_t token);
 }

@@ -2,7 +2,8 @@
 // of the block has stopped at a barrier, a collective or its end. The lanes
 // taking part are those stopped at the same collective (same resume id), so
 // divergent lanes at different collectives are evaluated separately, as with
-// independent thread scheduling.
+// independent thread scheduling; a collective whose mask names lanes still on
+// their way to it waits for them (they arrive after their own collectives).
 #include "translate/cpu/jit/block_runtime.h"
 #include <algorithm>
 #include <bit>
@@ -158,25 +159,70 @@ void evalLane(std::int32_t kind, std::uint32_t lane, std::uint32_t present, cons
   }
 }
 
+// Whether the lanes `present` at collective kind `kind` may be evaluated: every
+// lane their masks name has arrived or exited. A lane still elsewhere (e.g. in
+// the other side of a branch, reaching this collective later) is waited for.
+bool groupReady(std::int32_t kind, bool inlineShfl, std::uint32_t present, const std::int32_t *ws,
+                const CollSlot *wc, std::uint32_t lanes) {
+  if (kind == kActiveMask)
+    return true; // reports who is here now: nobody to wait for
+  std::uint32_t need = 0;
+  for (std::uint32_t m = present; m; m &= m - 1)
+    need |= inlineShfl ? 0xffffffffu : wc[std::countr_zero(m)].mask;
+  if (lanes < 32)
+    need &= (1u << lanes) - 1;
+  for (std::uint32_t m = need & ~present; m; m &= m - 1)
+    if (ws[std::countr_zero(m)] != kExit)
+      return false;
+  return true;
+}
+
 } // namespace
 
-void evalWarpCollectives(const KernelDesc &desc, const std::int32_t *state, CollSlot *coll, std::uint32_t n,
-                         const std::uint8_t *frame) {
+void evalWarpCollectives(const KernelDesc &desc, std::int32_t *state, CollSlot *coll, std::uint32_t n,
+                         const std::uint8_t *frame, bool deferUnready) {
+  // With deferUnready, lanes whose mask names lanes still on their way are
+  // parked for a round, as long as some group in the block can go ahead;
+  // when none can (lanes wait at a block barrier, or at another collective),
+  // every group is evaluated with the lanes present, which breaks the tie.
+  bool evalAll = !deferUnready;
+  if (deferUnready) {
+    bool anyReady = false;
+    for (std::uint32_t w = 0; w * 32 < n && !anyReady; ++w) {
+      std::uint32_t lanes = std::min<std::uint32_t>(32, n - w * 32);
+      const std::int32_t *ws = state + w * 32;
+      for (std::uint32_t l = 0; l < lanes && !anyReady; ++l) {
+        std::int32_t s = ws[l];
+        if (s < 0 || s >= desc.numResume || !isWarpKind(desc.kinds[s]))
+          continue;
+        std::uint32_t present = 0;
+        for (std::uint32_t k = 0; k < lanes; ++k)
+          present |= (ws[k] == s ? 1u : 0u) << k;
+        anyReady = groupReady(desc.kinds[s], desc.shfl[3 * s] >= 0, present, ws, coll + w * 32, lanes);
+      }
+    }
+    evalAll = !anyReady;
+  }
   for (std::uint32_t w = 0; w * 32 < n; ++w) {
     std::uint32_t lanes = std::min<std::uint32_t>(32, n - w * 32);
-    const std::int32_t *ws = state + w * 32;
+    std::int32_t *ws = state + w * 32;
     CollSlot *wc = coll + w * 32;
     // Results go to a copy so every lane reads the operands, not results.
     CollSlot out[32];
-    std::uint32_t done = 0;
+    std::uint32_t done = 0, deferred = 0;
     for (std::uint32_t l = 0; l < lanes; ++l) {
       std::int32_t s = ws[l];
-      if (done >> l & 1u || s < 0 || s >= desc.numResume || !isWarpKind(desc.kinds[s]))
+      if ((done | deferred) >> l & 1u || s < 0 || s >= desc.numResume || !isWarpKind(desc.kinds[s]))
         continue;
       std::uint32_t present = 0;
       for (std::uint32_t k = l; k < lanes; ++k)
         present |= (ws[k] == s ? 1u : 0u) << k;
-      if (const std::int32_t *sh = desc.shfl + 3 * s; sh[0] >= 0) {
+      const std::int32_t *sh = desc.shfl + 3 * s;
+      if (!evalAll && !groupReady(desc.kinds[s], sh[0] >= 0, present, ws, wc, lanes)) {
+        deferred |= present;
+        continue;
+      }
+      if (sh[0] >= 0) {
         // An inline shuffle: its operand is in a frame slot, b and c constant.
         const auto *values = frame + std::size_t(n) * std::uint32_t(sh[0]);
         for (std::uint32_t m = present; m; m &= m - 1) {
@@ -201,6 +247,8 @@ void evalWarpCollectives(const KernelDesc &desc, const std::int32_t *state, Coll
       wc[k].result = out[k].result;
       wc[k].resultPred = out[k].resultPred;
     }
+    for (std::uint32_t m = deferred; m; m &= m - 1)
+      ws[std::countr_zero(m)] |= kParked;
   }
 }
 
