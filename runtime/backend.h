@@ -87,6 +87,9 @@ struct LaunchOp {
   /// Cooperative launch: all blocks run at once, with a zeroed grid
   /// workspace for grid-wide sync (a backend that cannot must not run it).
   bool cooperative = false;
+  /// Thread block clusters (blocks per cluster in x, y, z): the blocks of a
+  /// cluster run at once and share their shared memory and cluster barrier.
+  std::uint32_t cluster[3] = {1, 1, 1};
   OutputSink *output = nullptr; ///< null: this process's stdout/stderr
 };
 

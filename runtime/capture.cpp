@@ -487,8 +487,6 @@ CUresult cuStreamBeginCaptureToGraph(CUstream hStream, CUgraph hGraph, const CUg
 }
 
 CUresult cuStreamEndCapture(CUstream hStream, CUgraph *phGraph) {
-  if (phGraph == nullptr)
-    return CUDA_ERROR_INVALID_VALUE;
   auto s = resolveStream(hStream);
   if (!s)
     return s.status();
@@ -506,9 +504,16 @@ CUresult cuStreamEndCapture(CUstream hStream, CUgraph *phGraph) {
       return error(CUDA_ERROR_STREAM_CAPTURE_WRONG_THREAD,
                    "cuStreamEndCapture: a {} capture must end on the thread that began it",
                    modeName(session->mode));
+    // A capture into the caller's graph (cuStreamBeginCaptureToGraph) may
+    // end without asking for it (NVIDIA's graphConditionalNodes sample does).
+    if (phGraph == nullptr && session->ownsGraph)
+      return CUDA_ERROR_INVALID_VALUE;
     endLocked(session);
   }
   std::unique_ptr<CaptureSession> owned(session);
+  CUgraph ignored = nullptr;
+  if (phGraph == nullptr)
+    phGraph = &ignored;
   *phGraph = nullptr;
   auto dropGraph = [&] {
     if (session->ownsGraph) {

@@ -264,6 +264,50 @@ Expected<std::unique_ptr<GraphNode>> freeNode(CUdeviceptr dptr) {
   return n;
 }
 
+/// Conditional handles by value (the slot's address), for checking the ones given.
+struct ConditionRegistry {
+  std::mutex mutex;
+  std::unordered_map<std::uint64_t, std::weak_ptr<ConditionalSlot>> byHandle;
+};
+ConditionRegistry &conditionRegistry() {
+  static auto *r = new ConditionRegistry; // outlives static destructors
+  return *r;
+}
+
+std::shared_ptr<ConditionalSlot> findCondition(CUgraphConditionalHandle handle) {
+  auto &r = conditionRegistry();
+  std::lock_guard lock(r.mutex);
+  auto it = r.byHandle.find(handle);
+  return it == r.byHandle.end() ? nullptr : it->second.lock();
+}
+
+/// A conditional node with `p.size` empty body graphs, given out in
+/// p.phGraph_out (valid while the node lives).
+Expected<std::unique_ptr<GraphNode>> conditionalNode(CUDA_CONDITIONAL_NODE_PARAMS &p) {
+  auto slot = findCondition(p.handle);
+  if (!slot)
+    return error(CUDA_ERROR_INVALID_VALUE, "conditional node: 0x{:x} is not a conditional handle", p.handle);
+  if (p.ctx != nullptr && reinterpret_cast<Context *>(p.ctx) != slot->context)
+    return error(CUDA_ERROR_INVALID_VALUE, "conditional node: the context is not the handle's");
+  const bool sizeOk = (p.type == CU_GRAPH_COND_TYPE_IF && (p.size == 1 || p.size == 2)) ||
+                      (p.type == CU_GRAPH_COND_TYPE_WHILE && p.size == 1) ||
+                      (p.type == CU_GRAPH_COND_TYPE_SWITCH && p.size >= 1);
+  if (!sizeOk)
+    return error(CUDA_ERROR_INVALID_VALUE, "conditional node: type {} with {} bodies",
+                 static_cast<int>(p.type), p.size);
+  auto n = std::make_unique<GraphNode>();
+  n->type = CU_GRAPH_NODE_TYPE_CONDITIONAL;
+  n->condition = std::move(slot);
+  n->conditionType = p.type;
+  for (unsigned i = 0; i < p.size; ++i) {
+    n->bodies.push_back(std::make_unique<Graph>());
+    n->bodies.back()->parent = n.get();
+    n->bodyHandles.push_back(reinterpret_cast<CUgraph>(n->bodies.back().get()));
+  }
+  p.phGraph_out = n->bodyHandles.data();
+  return n;
+}
+
 Expected<std::unique_ptr<GraphNode>> nodeFromParams(CUgraphNodeParams *p) {
   if (p == nullptr)
     return error(CUDA_ERROR_INVALID_VALUE, "NULL node parameters");
@@ -307,6 +351,8 @@ Expected<std::unique_ptr<GraphNode>> nodeFromParams(CUgraphNodeParams *p) {
   }
   case CU_GRAPH_NODE_TYPE_MEM_FREE:
     return freeNode(p->free.dptr);
+  case CU_GRAPH_NODE_TYPE_CONDITIONAL:
+    return conditionalNode(p->conditional);
   default:
     return error(CUDA_ERROR_NOT_SUPPORTED, "graph nodes of type {} are not supported",
                  static_cast<int>(p->type));
@@ -372,9 +418,13 @@ bool topologicalOrder(const Graph &g, std::vector<GraphNode *> &order, GraphNode
 bool orderAll(Graph &g, GraphNode **cycle) {
   if (!topologicalOrder(g, g.order, cycle))
     return false;
-  for (auto &n : g.nodes)
+  for (auto &n : g.nodes) {
     if (n->child && !orderAll(*n->child, cycle))
       return false;
+    for (auto &b : n->bodies)
+      if (!orderAll(*b, cycle))
+        return false;
+  }
   return true;
 }
 
@@ -386,6 +436,8 @@ void mapNodes(GraphExec &e, Graph &g) {
       e.memory.push_back(n->memory);
     if (n->child)
       mapNodes(e, *n->child);
+    for (auto &b : n->bodies)
+      mapNodes(e, *b);
   }
 }
 
@@ -438,6 +490,16 @@ bool sameTopology(const Graph &to, const Graph &from, CUgraphExecUpdateResult *w
     }
     if (a.type == CU_GRAPH_NODE_TYPE_GRAPH && !sameTopology(*a.child, *b.child, why, at, edgeFrom))
       return false;
+    if (a.type == CU_GRAPH_NODE_TYPE_CONDITIONAL) {
+      if (a.condition != b.condition || a.conditionType != b.conditionType ||
+          a.bodies.size() != b.bodies.size()) {
+        *why = CU_GRAPH_EXEC_UPDATE_ERROR_PARAMETERS_CHANGED;
+        return false;
+      }
+      for (std::size_t k = 0; k < a.bodies.size(); ++k)
+        if (!sameTopology(*a.bodies[k], *b.bodies[k], why, at, edgeFrom))
+          return false;
+    }
   }
   return true;
 }
@@ -451,6 +513,11 @@ void updateFrom(GraphExec &e, Graph &to, const Graph &from) {
     e.nodes[&b] = &a;
     if (a.type == CU_GRAPH_NODE_TYPE_GRAPH) {
       updateFrom(e, *a.child, *b.child);
+      continue;
+    }
+    if (a.type == CU_GRAPH_NODE_TYPE_CONDITIONAL) {
+      for (std::size_t k = 0; k < a.bodies.size(); ++k)
+        updateFrom(e, *a.bodies[k], *b.bodies[k]);
       continue;
     }
     GraphNode copy;
@@ -483,6 +550,61 @@ void destroyExec(GraphExec *e) {
 }
 
 // ---- launch ----------------------------------------------------------------------
+
+Status enqueueGraph(const Graph &g, CUstream stream);
+
+/// Runs conditional node `n` once its stream reaches it (a host step of that
+/// stream): reads the condition and runs the chosen body to completion on a
+/// private stream, again while a WHILE condition stays non-zero. Work after
+/// the node waits for the step. A failing body leaves its error on the
+/// context (sticky, as on a GPU) and ends the node.
+void runConditional(const GraphNode &n) {
+  Context *ctx = n.condition->context;
+  if (api::cuCtxSetCurrent(reinterpret_cast<CUcontext>(ctx)) != CUDA_SUCCESS)
+    return;
+  CUstream body = nullptr;
+  if (api::cuStreamCreate(&body, CU_STREAM_NON_BLOCKING) != CUDA_SUCCESS)
+    return;
+  for (;;) {
+    unsigned value = 0;
+    if (api::cuMemcpyDtoHAsync_v2(&value, n.condition->address, sizeof value, body) != CUDA_SUCCESS ||
+        api::cuStreamSynchronize(body) != CUDA_SUCCESS)
+      break;
+    const Graph *g = nullptr;
+    if (n.conditionType == CU_GRAPH_COND_TYPE_SWITCH)
+      g = value < n.bodies.size() ? n.bodies[value].get() : nullptr;
+    else if (value != 0)
+      g = n.bodies[0].get();
+    else if (n.bodies.size() == 2) // IF's else body
+      g = n.bodies[1].get();
+    if (g == nullptr || !enqueueGraph(*g, body).ok() || api::cuStreamSynchronize(body) != CUDA_SUCCESS)
+      break;
+    if (n.conditionType != CU_GRAPH_COND_TYPE_WHILE)
+      break;
+  }
+  (void)api::cuStreamDestroy_v2(body);
+}
+
+Status enqueueConditional(const GraphNode &n, CUstream stream) {
+  auto s = resolveStream(stream);
+  if (!s)
+    return s.status();
+  const GraphNode *node = &n; // the executable graph outlives its queued launches
+  return submit(*s, [&](Queue &q) { q.hostFunc([node] { runConditional(*node); }); });
+}
+
+/// The CU_GRAPH_COND_ASSIGN_DEFAULT conditions of `g` and the graphs inside it.
+void defaultConditions(const Graph &g, std::vector<const ConditionalSlot *> &out) {
+  for (auto &c : g.conditions)
+    if (c->assignDefault && std::find(out.begin(), out.end(), c.get()) == out.end())
+      out.push_back(c.get());
+  for (auto &n : g.nodes) {
+    if (n->child)
+      defaultConditions(*n->child, out);
+    for (auto &b : n->bodies)
+      defaultConditions(*b, out);
+  }
+}
 
 Status enqueueGraph(const Graph &g, CUstream stream) {
   for (GraphNode *n : g.order) {
@@ -536,6 +658,9 @@ Status enqueueGraph(const Graph &g, CUstream stream) {
       break;
     case CU_GRAPH_NODE_TYPE_GRAPH:
       r = enqueueGraph(*n->child, stream);
+      break;
+    case CU_GRAPH_NODE_TYPE_CONDITIONAL:
+      r = enqueueConditional(*n, stream);
       break;
     case CU_GRAPH_NODE_TYPE_WAIT_EVENT:
       r = api::cuStreamWaitEvent(stream, n->event, 0);
@@ -679,6 +804,19 @@ void dotGraph(std::FILE *f, const Graph &g, const std::string &prefix) {
 
 // ---- shared with capture.cpp -----------------------------------------------------
 
+ConditionalSlot::~ConditionalSlot() {
+  {
+    auto &r = conditionRegistry();
+    std::lock_guard lock(r.mutex);
+    r.byHandle.erase(address);
+  }
+  // Not if its context went first (the range may belong to someone else now).
+  if (runtimeIfInitialized() == nullptr)
+    return;
+  if (auto a = findAllocation(address); a && a->base == address && a->context == context)
+    (void)freeDevice(address);
+}
+
 GraphMemory::~GraphMemory() {
   {
     auto &r = memoryRegistry();
@@ -736,6 +874,8 @@ void registerGraph(Graph *graph, bool add) {
     add ? liveNodes().add(n.get()) : liveNodes().remove(n.get());
     if (n->child)
       registerGraph(n->child.get(), add);
+    for (auto &b : n->bodies)
+      registerGraph(b.get(), add);
   }
 }
 
@@ -764,6 +904,8 @@ Expected<GraphNode *> addGraphNode(Graph *graph, std::unique_ptr<GraphNode> node
     liveNodes().add(n);
     if (n->child)
       registerGraph(n->child.get(), true);
+    for (auto &b : n->bodies)
+      registerGraph(b.get(), true);
   }
   return n;
 }
@@ -791,6 +933,13 @@ std::unique_ptr<Graph> cloneGraph(const Graph &graph, bool visible) {
       c->child = cloneGraph(*n->child, false);
       c->child->parent = c.get();
     }
+    c->condition = n->condition;
+    c->conditionType = n->conditionType;
+    for (auto &b : n->bodies) {
+      c->bodies.push_back(cloneGraph(*b, false));
+      c->bodies.back()->parent = c.get();
+      c->bodyHandles.push_back(reinterpret_cast<CUgraph>(c->bodies.back().get()));
+    }
     map[n.get()] = c.get();
     g->nodes.push_back(std::move(c));
   }
@@ -805,6 +954,7 @@ std::unique_ptr<Graph> cloneGraph(const Graph &graph, bool visible) {
     object->refs += count;
     g->userObjects[object] = count;
   }
+  g->conditions = graph.conditions;
   if (visible)
     registerGraph(g.get(), true);
   return g;
@@ -1001,6 +1151,44 @@ CUresult cuGraphAddNode(CUgraphNode *phGraphNode, CUgraph hGraph, const CUgraphN
   return api::cuGraphAddNode_v2(phGraphNode, hGraph, dependencies, nullptr, numDependencies, nodeParams);
 }
 
+CUresult cuGraphConditionalHandleCreate(CUgraphConditionalHandle *pHandle_out, CUgraph hGraph, CUcontext ctx,
+                                        unsigned int defaultLaunchValue, unsigned int flags) {
+  if (pHandle_out == nullptr || (flags & ~CU_GRAPH_COND_ASSIGN_DEFAULT) != 0)
+    return CUDA_ERROR_INVALID_VALUE;
+  auto g = checkGraph(hGraph);
+  if (!g)
+    return g.status();
+  auto c = checkContext(ctx);
+  if (!c)
+    return c.status();
+  auto address = allocateDevice((*c)->device, *c, sizeof(unsigned), MemKind::Device);
+  if (!address)
+    return address.status();
+  auto slot = std::make_shared<ConditionalSlot>();
+  slot->address = *address;
+  slot->context = *c;
+  slot->defaultValue = defaultLaunchValue;
+  slot->assignDefault = (flags & CU_GRAPH_COND_ASSIGN_DEFAULT) != 0;
+  // The slot starts at the default with the flag, else 0. Written by the
+  // backend directly: a stream copy would be refused while a stream captures
+  // (handles are made for capture graphs too).
+  FillOp init;
+  init.dst = slot->address;
+  init.pitch = sizeof(unsigned);
+  init.width = 1;
+  init.value = slot->assignDefault ? defaultLaunchValue : 0;
+  init.elementSize = sizeof(unsigned);
+  CUVIRT_TRY((*c)->device->backend->fillNow(init));
+  {
+    auto &r = conditionRegistry();
+    std::lock_guard lock(r.mutex);
+    r.byHandle[slot->address] = slot;
+  }
+  (*g)->conditions.push_back(slot);
+  *pHandle_out = slot->address;
+  return CUDA_SUCCESS;
+}
+
 // ---- edges and queries ---------------------------------------------------------------
 
 CUresult cuGraphAddDependencies_v2(CUgraph hGraph, const CUgraphNode *from, const CUgraphNode *to,
@@ -1168,6 +1356,8 @@ CUresult cuGraphDestroyNode(CUgraphNode hNode) {
   liveNodes().remove(node);
   if (node->child)
     registerGraph(node->child.get(), false);
+  for (auto &b : node->bodies)
+    registerGraph(b.get(), false);
   std::erase_if(g->nodes, [&](const std::unique_ptr<GraphNode> &p) { return p.get() == node; });
   return CUDA_SUCCESS;
 }
@@ -1548,6 +1738,11 @@ CUresult cuGraphLaunch(CUgraphExec hGraphExec, CUstream hStream) {
   if (MarkerPtr last = exec->last; last && !last->done())
     CUVIRT_TRY(submit(stream, [&](Queue &q) { q.wait(last); }));
   auto handle = reinterpret_cast<CUstream>(stream);
+  std::vector<const ConditionalSlot *> defaults;
+  defaultConditions(*exec->graph, defaults);
+  for (const ConditionalSlot *c : defaults)
+    if (CUresult d = api::cuMemsetD32Async(c->address, c->defaultValue, 1, handle); d != CUDA_SUCCESS)
+      return d;
   Status r = enqueueGraph(*exec->graph, handle);
   auto done = std::make_shared<Marker>();
   CUVIRT_TRY(submit(stream, [&](Queue &q) { q.record(done); }));

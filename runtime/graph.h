@@ -28,6 +28,17 @@ struct UserObject {
   CUhostFn destroy = nullptr;
 };
 
+/// The condition of a conditional handle (cuGraphConditionalHandleCreate):
+/// a 32-bit slot of device memory whose address is the handle, so a kernel's
+/// cudaGraphSetConditional is a store (translate/ptx/lower_control.cpp).
+struct ConditionalSlot {
+  std::uint64_t address = 0;
+  Context *context = nullptr;
+  unsigned defaultValue = 0;
+  bool assignDefault = false; ///< CU_GRAPH_COND_ASSIGN_DEFAULT: set at each launch
+  ~ConditionalSlot();
+};
+
 struct KernelNode {
   Function *function = nullptr; ///< the handle given (a CUfunction or CUkernel)
   unsigned grid[3] = {1, 1, 1}, block[3] = {1, 1, 1};
@@ -54,6 +65,12 @@ struct GraphNode {
   std::shared_ptr<GraphMemory> memory; ///< mem alloc nodes
   CUDA_MEM_ALLOC_NODE_PARAMS alloc{};  ///< as given, with dptr
   CUdeviceptr freePointer = 0;         ///< mem free nodes
+  /// Conditional nodes: the handle's slot, the kind and the body graphs
+  /// (bodyHandles is the phGraph_out array the node gives out).
+  std::shared_ptr<ConditionalSlot> condition;
+  CUgraphConditionalNodeType conditionType = CU_GRAPH_COND_TYPE_IF;
+  std::vector<std::unique_ptr<Graph>> bodies;
+  std::vector<CUgraph> bodyHandles;
 };
 
 struct Graph {
@@ -61,6 +78,8 @@ struct Graph {
   GraphNode *parent = nullptr;                   ///< the child graph node that owns this one
   std::map<UserObject *, unsigned> userObjects;  ///< references this graph holds
   std::vector<GraphNode *> order;                ///< topological order (executable graphs)
+  /// Conditional handles made for this graph.
+  std::vector<std::shared_ptr<ConditionalSlot>> conditions;
   ~Graph();
 };
 

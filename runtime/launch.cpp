@@ -19,6 +19,7 @@ struct LaunchShape {
   unsigned grid[3];
   unsigned block[3];
   unsigned sharedBytes;
+  unsigned cluster[3] = {1, 1, 1}; ///< blocks per cluster
 };
 
 Status validate(const Function &f, const LaunchShape &s) {
@@ -40,6 +41,19 @@ Status validate(const Function &f, const LaunchShape &s) {
                             s.block[2] != std::max(1u, k.reqntid[2])))
     return error(CUDA_ERROR_INVALID_VALUE, "launch of {}: block shape differs from the kernel's .reqntid",
                  k.name);
+  // Clusters: the kernel's own (__cluster_dims__) or the launch's. Refused
+  // on a device without them rather than run as clusters of one (the
+  // kernel's results would be silently wrong).
+  const std::uint64_t cluster = std::uint64_t(s.cluster[0]) * s.cluster[1] * s.cluster[2];
+  if (cluster > 1 && a[CU_DEVICE_ATTRIBUTE_CLUSTER_LAUNCH] == 0)
+    return error(CUDA_ERROR_NOT_SUPPORTED,
+                 "launch of {}: thread block clusters of {}x{}x{}, which this device does not have", k.name,
+                 s.cluster[0], s.cluster[1], s.cluster[2]);
+  if (cluster == 0 || cluster > 8 || s.grid[0] % s.cluster[0] != 0 || s.grid[1] % s.cluster[1] != 0 ||
+      s.grid[2] % s.cluster[2] != 0)
+    return error(CUDA_ERROR_INVALID_CLUSTER_SIZE,
+                 "launch of {}: clusters of {}x{}x{} blocks (at most 8) must divide the grid ({},{},{})",
+                 k.name, s.cluster[0], s.cluster[1], s.cluster[2], s.grid[0], s.grid[1], s.grid[2]);
   if (s.grid[0] > static_cast<unsigned>(a[CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X]) ||
       s.grid[1] > static_cast<unsigned>(a[CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Y]) ||
       s.grid[2] > static_cast<unsigned>(a[CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Z]))
@@ -122,11 +136,19 @@ Status launch(const void *fn, const LaunchShape &shape, CUstream hStream, void *
   f = functionOnDevice(*f, (*s)->context->device);
   if (!f)
     return f.status();
-  CUVIRT_TRY(validate(**f, shape));
+  LaunchShape s2 = shape;
+  if (s2.cluster[0] * s2.cluster[1] * s2.cluster[2] == 1 && (*f)->info->clusterDim[0] != 0)
+    for (int d = 0; d < 3; ++d) // the kernel's __cluster_dims__
+      s2.cluster[d] = std::max(1u, (*f)->info->clusterDim[d]);
+  CUVIRT_TRY(validate(**f, s2));
+  if (cooperative && s2.cluster[0] * s2.cluster[1] * s2.cluster[2] > 1)
+    return error(CUDA_ERROR_NOT_SUPPORTED, "launch of {}: a cooperative launch of thread block clusters",
+                 (*f)->info->name);
   if (cooperative)
-    CUVIRT_TRY(validateCooperative(**f, shape));
+    CUVIRT_TRY(validateCooperative(**f, s2));
   LaunchOp op;
   op.cooperative = cooperative;
+  std::memcpy(op.cluster, s2.cluster, sizeof op.cluster);
   CUVIRT_TRY(packParams(*(*f)->info, kernelParams, extra, op.params));
   auto kernel = compiledKernel(*f);
   if (!kernel)
@@ -157,17 +179,20 @@ CUresult cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f, void **ker
   if (config == nullptr || (config->numAttrs != 0 && config->attrs == nullptr))
     return CUDA_ERROR_INVALID_VALUE;
   bool cooperative = false;
+  LaunchShape shape{{config->gridDimX, config->gridDimY, config->gridDimZ},
+                    {config->blockDimX, config->blockDimY, config->blockDimZ},
+                    config->sharedMemBytes};
   for (unsigned i = 0; i < config->numAttrs; ++i) {
     const CUlaunchAttribute &attr = config->attrs[i];
     if (attr.id == CU_LAUNCH_ATTRIBUTE_COOPERATIVE)
       cooperative = attr.value.cooperative != 0;
-    if (attr.id == CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION &&
-        attr.value.clusterDim.x * attr.value.clusterDim.y * attr.value.clusterDim.z > 1)
-      return notSupported("cuLaunchKernelEx (thread block clusters)");
+    if (attr.id == CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION) {
+      const auto &d = attr.value.clusterDim;
+      shape.cluster[0] = d.x;
+      shape.cluster[1] = d.y;
+      shape.cluster[2] = d.z;
+    }
   }
-  LaunchShape shape{{config->gridDimX, config->gridDimY, config->gridDimZ},
-                    {config->blockDimX, config->blockDimY, config->blockDimZ},
-                    config->sharedMemBytes};
   return launch(f, shape, config->hStream, kernelParams, extra, cooperative);
 }
 

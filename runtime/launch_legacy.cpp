@@ -1,7 +1,7 @@
 // The pre-CUDA-4 launch style (cuFuncSetBlockShape, cuFuncSetSharedSize,
 // cuParamSet*, cuLaunch, cuLaunchGrid[Async]) on top of cuLaunchKernel, and
-// the cluster occupancy queries (no cuvirt device has thread block
-// clusters: a cluster is one block).
+// the cluster occupancy queries (on a device without thread block clusters a
+// cluster is one block; the CPU device runs clusters of up to 8).
 #include "cuvirt_api.h"
 #include "runtime/api_support.h"
 #include "runtime/runtime.h"
@@ -76,7 +76,8 @@ int clusterSize(Function *f, const CUlaunchConfig *config) {
     }
   if (f->clusterWidth > 0)
     return f->clusterWidth * std::max(f->clusterHeight, 1) * std::max(f->clusterDepth, 1);
-  return 1;
+  const auto &d = f->info->clusterDim; // __cluster_dims__
+  return static_cast<int>(std::max(d[0], 1u) * std::max(d[1], 1u) * std::max(d[2], 1u));
 }
 
 } // namespace
@@ -167,6 +168,9 @@ CUresult cuOccupancyMaxActiveClusters(int *numClusters, CUfunction func, const C
                  "cuOccupancyMaxActiveClusters: clusters of {} blocks, but device "
                  "{} has no thread block clusters",
                  cluster, (*c)->device->ordinal);
+  if (cluster < 1 || cluster > 8)
+    return error(CUDA_ERROR_INVALID_CLUSTER_SIZE,
+                 "cuOccupancyMaxActiveClusters: clusters of {} blocks (1 to 8)", cluster);
   const unsigned threads = config->blockDimX * config->blockDimY * config->blockDimZ;
   int perSm = 0;
   if (CUresult r = api::cuOccupancyMaxActiveBlocksPerMultiprocessor(&perSm, func, static_cast<int>(threads),

@@ -28,10 +28,10 @@ bool isBuiltin(std::string_view name) {
 
 /// The device runtime's driver half (cnpLaunchDeviceV2, cnpStreamCreate,
 /// __cuda_syscall_CGS_sync...), which libcudadevrt.a calls and a GPU
-/// driver's linker supplies. cuvirt has
-/// no device-side launches: these return cudaErrorNotSupported (801), so
-/// kernels that only pull the library in (numba-cuda's cooperative groups)
-/// link and run.
+/// driver's linker supplies. Those cuvirt does not implement (device-side
+/// attribute and occupancy queries, the CDP1-style cudaLaunchDevice) return
+/// cudaErrorNotSupported (801), so kernels that only pull the library in
+/// link and run; launches and grid syncs are real (below).
 bool isDeviceRuntime(std::string_view name) {
   return name.starts_with("cnp") || name.starts_with("__cuda_syscall_");
 }
@@ -211,6 +211,112 @@ $cuvirt_ret:
     static const std::string getRank = def("__cuda_syscall_CGS_get_rank", rank);
     return name == "__cuda_syscall_CGS_get_size" ? getSize : getRank;
   }
+  return {};
+}
+
+/// The device runtime's launch syscalls, which libcudadevrt's
+/// cudaGetParameterBufferV2 / cudaLaunchDeviceV2 (nvcc's `<<<>>>` in device
+/// code) call: real, through the CPU backend's device-launch helpers (a
+/// stub's error is ignored by the `<<<>>>` code: the child silently never
+/// ran). Streams and events in device code succeed and order nothing
+/// beyond launch order (children run after their parent grid, in order).
+/// Empty for the other syscalls.
+std::string_view deviceLaunchSyscall(std::string_view name) {
+  if (name == "__cuda_syscall_cnpv2GetParameterBufferV2")
+    return R"(.extern .func (.param .b64 cuvirt_r) cuvirt_cpu_cdp_param_buffer(.param .b64 cuvirt_k,
+  .param .b32 cuvirt_gx, .param .b32 cuvirt_gy, .param .b32 cuvirt_gz,
+  .param .b32 cuvirt_bx, .param .b32 cuvirt_by, .param .b32 cuvirt_bz, .param .b32 cuvirt_s);
+.visible .func (.param .b64 cuvirt_ret) __cuda_syscall_cnpv2GetParameterBufferV2(.param .b64 cuvirt_kernel,
+  .param .align 4 .b8 cuvirt_grid[12], .param .align 4 .b8 cuvirt_block[12], .param .b32 cuvirt_shared)
+{
+  .reg .b32 %r<8>;
+  .reg .b64 %rd<3>;
+  ld.param.u64 %rd1, [cuvirt_kernel];
+  ld.param.u32 %r1, [cuvirt_grid];
+  ld.param.u32 %r2, [cuvirt_grid+4];
+  ld.param.u32 %r3, [cuvirt_grid+8];
+  ld.param.u32 %r4, [cuvirt_block];
+  ld.param.u32 %r5, [cuvirt_block+4];
+  ld.param.u32 %r6, [cuvirt_block+8];
+  ld.param.u32 %r7, [cuvirt_shared];
+  {
+  .param .b64 p0;
+  st.param.b64 [p0], %rd1;
+  .param .b32 p1;
+  st.param.b32 [p1], %r1;
+  .param .b32 p2;
+  st.param.b32 [p2], %r2;
+  .param .b32 p3;
+  st.param.b32 [p3], %r3;
+  .param .b32 p4;
+  st.param.b32 [p4], %r4;
+  .param .b32 p5;
+  st.param.b32 [p5], %r5;
+  .param .b32 p6;
+  st.param.b32 [p6], %r6;
+  .param .b32 p7;
+  st.param.b32 [p7], %r7;
+  .param .b64 r;
+  call.uni (r), cuvirt_cpu_cdp_param_buffer, (p0, p1, p2, p3, p4, p5, p6, p7);
+  ld.param.b64 %rd2, [r];
+  }
+  st.param.b64 [cuvirt_ret], %rd2;
+  ret;
+}
+)";
+  if (name == "__cuda_syscall_cnpv2LaunchDeviceV2")
+    return R"(.extern .func (.param .b32 cuvirt_r) cuvirt_cpu_cdp_launch(.param .b64 cuvirt_b, .param .b64 cuvirt_s);
+.visible .func (.param .b32 cuvirt_ret) __cuda_syscall_cnpv2LaunchDeviceV2(.param .b64 cuvirt_buffer,
+  .param .b64 cuvirt_stream)
+{
+  .reg .b32 %r<2>;
+  .reg .b64 %rd<3>;
+  ld.param.u64 %rd1, [cuvirt_buffer];
+  ld.param.u64 %rd2, [cuvirt_stream];
+  {
+  .param .b64 p0;
+  st.param.b64 [p0], %rd1;
+  .param .b64 p1;
+  st.param.b64 [p1], %rd2;
+  .param .b32 r;
+  call.uni (r), cuvirt_cpu_cdp_launch, (p0, p1);
+  ld.param.b32 %r1, [r];
+  }
+  st.param.b32 [cuvirt_ret], %r1;
+  ret;
+}
+)";
+  // The rest succeed, storing a handle or value through their pointer if any.
+  static const std::map<std::string, std::string, std::less<>> succeeding = [] {
+    std::map<std::string, std::string, std::less<>> m;
+    auto add = [&](const std::string &fn, const char *params, const char *store) {
+      m[fn] = fmt::format(R"(.visible .func (.param .b32 cuvirt_ret) {}({})
+{{
+  .reg .b64 %rd<2>;
+  {}
+  st.param.b32 [cuvirt_ret], 0;
+  ret;
+}}
+)",
+                          fn, params, store);
+    };
+    const std::string p = "__cuda_syscall_cnpv2";
+    add(p + "StreamCreate", ".param .b64 cuvirt_p, .param .b32 cuvirt_f",
+        "ld.param.u64 %rd1, [cuvirt_p];\n  st.u64 [%rd1], 16;");
+    add(p + "EventCreate", ".param .b64 cuvirt_p, .param .b32 cuvirt_f",
+        "ld.param.u64 %rd1, [cuvirt_p];\n  st.u64 [%rd1], 32;");
+    add(p + "GetDevice", ".param .b64 cuvirt_p", "ld.param.u64 %rd1, [cuvirt_p];\n  st.u32 [%rd1], 0;");
+    add(p + "GetDeviceCount", ".param .b64 cuvirt_p", "ld.param.u64 %rd1, [cuvirt_p];\n  st.u32 [%rd1], 1;");
+    add(p + "StreamDestroy", ".param .b64 cuvirt_s", "");
+    add(p + "EventDestroy", ".param .b64 cuvirt_e", "");
+    add(p + "EventRecord", ".param .b64 cuvirt_e, .param .b64 cuvirt_s", "");
+    add(p + "StreamWaitEvent", ".param .b64 cuvirt_s, .param .b64 cuvirt_e, .param .b32 cuvirt_f", "");
+    add(p + "GetLastError", "", "");
+    add(p + "SetLastError", ".param .b32 cuvirt_e", "");
+    return m;
+  }();
+  if (auto it = succeeding.find(name); it != succeeding.end())
+    return it->second;
   return {};
 }
 
@@ -478,11 +584,15 @@ Expected<std::string> linkPtx(const std::vector<PtxUnit> &units, std::string &lo
         deviceRuntime += cg;
         continue;
       }
+      if (auto launch = deviceLaunchSyscall(name); !launch.empty()) {
+        deviceRuntime += launch;
+        continue;
+      }
       std::string decl;
       emit(us[sites.front().unit], *sites.front().stmt, decl);
       deviceRuntime += deviceRuntimeStub(std::move(decl));
-      log += fmt::format(
-          "info    : '{}' (device runtime) returns cudaErrorNotSupported: no device-side launches\n", name);
+      log +=
+          fmt::format("info    : '{}' (device runtime) returns cudaErrorNotSupported on this device\n", name);
       continue;
     }
     for (auto &site : sites)

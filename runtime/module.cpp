@@ -60,7 +60,9 @@ Status initialiseGlobals(Module *m) {
     for (const auto &r : g.relocations) {
       auto target = m->globals.find(r.symbol);
       if (target == m->globals.end()) {
-        log().debug("module variable {}: address of {} is not known here; left 0", g.name, r.symbol);
+        // A device function's address: the backend writes it when it loads
+        // the module (the CPU device compiles such functions then).
+        log().debug("module variable {}: address of {} is left to the backend", g.name, r.symbol);
         continue;
       }
       std::uint64_t value = target->second.address + r.addend;

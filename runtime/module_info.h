@@ -17,12 +17,13 @@ struct ParamInfo {
 struct KernelInfo {
   std::string name; ///< mangled name as in the image
   std::vector<ParamInfo> params;
-  std::uint32_t staticSharedBytes = 0;  ///< .shared variables used by this kernel
-  std::uint32_t localBytes = 0;         ///< per-thread .local, 0 if unknown
-  std::uint32_t maxThreadsPerBlock = 0; ///< .maxntid product, 0 = unconstrained
-  std::uint32_t reqntid[3] = {0, 0, 0}; ///< .reqntid, 0 = none
-  std::uint32_t minBlocksPerSm = 0;     ///< .minnctapersm
-  std::uint32_t numRegs = 0;            ///< registers per thread if known
+  std::uint32_t staticSharedBytes = 0;     ///< .shared variables used by this kernel
+  std::uint32_t localBytes = 0;            ///< per-thread .local, 0 if unknown
+  std::uint32_t maxThreadsPerBlock = 0;    ///< .maxntid product, 0 = unconstrained
+  std::uint32_t reqntid[3] = {0, 0, 0};    ///< .reqntid, 0 = none
+  std::uint32_t clusterDim[3] = {0, 0, 0}; ///< .reqnctapercluster (__cluster_dims__), 0 = none
+  std::uint32_t minBlocksPerSm = 0;        ///< .minnctapersm
+  std::uint32_t numRegs = 0;               ///< registers per thread if known
   [[nodiscard]] std::uint32_t paramBytes() const {
     return params.empty() ? 0 : params.back().offset + params.back().size;
   }

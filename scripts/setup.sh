@@ -10,7 +10,7 @@ CUDA_PATH=${CUDA_PATH:-/usr/local/cuda}
 PKGS=(meson ninja-build pkg-config python3 g++ llvm-22-dev clang-22 libclang-rt-22-dev
       libzstd-dev libelf-dev libzmq3-dev cppzmq-dev flatbuffers-compiler libflatbuffers-dev
       doctest-dev libfmt-dev libspdlog-dev nlohmann-json3-dev libcli11-dev libxxhash-dev
-      libtbb-dev liblz4-dev)
+      libtbb-dev liblz4-dev libopenblas-dev)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -181,7 +181,9 @@ Status Connection::open(int timeoutMs) {
           p.attributes[i] = d->attributes()->Get(static_cast<flatbuffers::uoffset_t>(i));
       // Attributes pass through as the server's device reports them. (Mapped
       // and managed memory still fail on remote devices: the runtime refuses
-      // them on devices that are not host-visible.)
+      // them on devices that are not host-visible.) Thread block clusters do
+      // not: the protocol's launches carry no cluster shape.
+      p.attributes[CU_DEVICE_ATTRIBUTE_CLUSTER_LAUNCH] = 0;
       devices_.push_back(std::move(p));
     }
   timeoutMs_ = steadyTimeout;

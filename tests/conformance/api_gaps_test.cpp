@@ -231,12 +231,12 @@ TEST_CASE("batched copies: cuMemcpyBatchAsync and cuMemcpy3DBatchAsync") {
   CHECK(cuMemFree(d) == CUDA_SUCCESS);
 }
 
-TEST_CASE("cluster occupancy: a cluster is one block here") {
+TEST_CASE("cluster occupancy: clusters of up to 8 blocks") {
   ContextFixture f;
   Kernels k;
-  int clusterLaunch = 1;
+  int clusterLaunch = 0;
   REQUIRE(cuDeviceGetAttribute(&clusterLaunch, CU_DEVICE_ATTRIBUTE_CLUSTER_LAUNCH, 0) == CUDA_SUCCESS);
-  CHECK(clusterLaunch == 0);
+  CHECK(clusterLaunch == 1);
   CUlaunchConfig cfg{};
   cfg.gridDimX = 64;
   cfg.gridDimY = cfg.gridDimZ = 1;
@@ -244,7 +244,7 @@ TEST_CASE("cluster occupancy: a cluster is one block here") {
   cfg.blockDimY = cfg.blockDimZ = 1;
   int size = 0;
   CHECK(cuOccupancyMaxPotentialClusterSize(&size, k.put, &cfg) == CUDA_SUCCESS);
-  CHECK(size == 1);
+  CHECK(size == 8);
   int clusters = 0, perSm = 0, sms = 0;
   CHECK(cuOccupancyMaxActiveClusters(&clusters, k.put, &cfg) == CUDA_SUCCESS);
   REQUIRE(cuOccupancyMaxActiveBlocksPerMultiprocessor(&perSm, k.put, 128, 0) == CUDA_SUCCESS);
@@ -257,6 +257,9 @@ TEST_CASE("cluster occupancy: a cluster is one block here") {
   attr.value.clusterDim.y = attr.value.clusterDim.z = 1;
   cfg.attrs = &attr;
   cfg.numAttrs = 1;
+  CHECK(cuOccupancyMaxActiveClusters(&clusters, k.put, &cfg) == CUDA_SUCCESS);
+  CHECK(clusters == perSm * sms / 2);
+  attr.value.clusterDim.x = 16;
   CHECK(cuOccupancyMaxActiveClusters(&clusters, k.put, &cfg) == CUDA_ERROR_INVALID_CLUSTER_SIZE);
   CHECK(cuOccupancyMaxActiveClusters(nullptr, k.put, &cfg) == CUDA_ERROR_INVALID_VALUE);
   CHECK(cuOccupancyMaxPotentialClusterSize(&size, k.put, nullptr) == CUDA_ERROR_INVALID_VALUE);

@@ -354,9 +354,12 @@ TEST_CASE("child graphs, event nodes, cuGraphAddNode and DOT output") {
   CHECK(cuGraphAddEventRecordNode(&rec, g, nullptr, 0, reinterpret_cast<CUevent>(0x10)) ==
         CUDA_ERROR_INVALID_VALUE);
   CUgraphNodeParams unsupported{};
-  unsupported.type = CU_GRAPH_NODE_TYPE_CONDITIONAL;
+  unsupported.type = CU_GRAPH_NODE_TYPE_EXT_SEMAS_SIGNAL;
   CUgraphNode none;
   CHECK(cuGraphAddNode(&none, g, nullptr, nullptr, 0, &unsupported) == CUDA_ERROR_NOT_SUPPORTED);
+  CUgraphNodeParams noHandle{};
+  noHandle.type = CU_GRAPH_NODE_TYPE_CONDITIONAL; // handle 0 was never created
+  CHECK(cuGraphAddNode(&none, g, nullptr, nullptr, 0, &noHandle) == CUDA_ERROR_INVALID_VALUE);
 
   CUgraphExec e;
   REQUIRE(cuGraphInstantiate(&e, g, 0) == CUDA_SUCCESS);
@@ -860,4 +863,96 @@ TEST_CASE("a captured cooperative launch keeps its attribute and replays") {
   cuGraphDestroy(g);
   cuStreamDestroy(s);
   cuMemFree(d);
+}
+
+namespace {
+// countdown(p, h): p[0] -= 1; p[1] += 1; the condition h becomes p[0]. The
+// driver built-in cudaGraphSetConditional is declared, never defined.
+const char *kConditionalPtx = R"(
+.version 8.0
+.target sm_75
+.address_size 64
+
+.extern .func cudaGraphSetConditional(.param .b64 h, .param .b32 v);
+
+.visible .entry countdown(.param .u64 p, .param .u64 h)
+{
+  .reg .b32 %r<4>;
+  .reg .b64 %rd<3>;
+  ld.param.u64 %rd1, [p];
+  ld.param.u64 %rd2, [h];
+  ld.global.u32 %r1, [%rd1];
+  sub.s32 %r1, %r1, 1;
+  st.global.u32 [%rd1], %r1;
+  ld.global.u32 %r2, [%rd1+4];
+  add.s32 %r2, %r2, 1;
+  st.global.u32 [%rd1+4], %r2;
+  {
+  .param .b64 a0;
+  .param .b32 a1;
+  st.param.b64 [a0], %rd2;
+  st.param.b32 [a1], %r1;
+  call.uni cudaGraphSetConditional, (a0, a1);
+  }
+  ret;
+}
+)";
+} // namespace
+
+TEST_CASE("conditional nodes: handles, WHILE with a default, kernels setting the condition") {
+  ContextFixture f;
+  CUmodule mod;
+  CUfunction fn;
+  REQUIRE(cuModuleLoadData(&mod, kConditionalPtx) == CUDA_SUCCESS);
+  REQUIRE(cuModuleGetFunction(&fn, mod, "countdown") == CUDA_SUCCESS);
+  CUdeviceptr d = 0;
+  REQUIRE(cuMemAlloc(&d, 8) == CUDA_SUCCESS);
+  CUgraph g;
+  REQUIRE(cuGraphCreate(&g, 0) == CUDA_SUCCESS);
+
+  CUgraphConditionalHandle h = 0;
+  CHECK(cuGraphConditionalHandleCreate(nullptr, g, f.ctx, 0, 0) == CUDA_ERROR_INVALID_VALUE);
+  CHECK(cuGraphConditionalHandleCreate(&h, g, f.ctx, 0, 0x2) == CUDA_ERROR_INVALID_VALUE);
+  CHECK(cuGraphConditionalHandleCreate(&h, reinterpret_cast<CUgraph>(0x10), f.ctx, 0, 0) ==
+        CUDA_ERROR_INVALID_VALUE);
+  REQUIRE(cuGraphConditionalHandleCreate(&h, g, f.ctx, 1, CU_GRAPH_COND_ASSIGN_DEFAULT) == CUDA_SUCCESS);
+
+  CUgraphNodeParams cp{};
+  cp.type = CU_GRAPH_NODE_TYPE_CONDITIONAL;
+  cp.conditional.handle = h;
+  cp.conditional.type = CU_GRAPH_COND_TYPE_WHILE;
+  cp.conditional.size = 1;
+  cp.conditional.ctx = f.ctx;
+  CUgraphNode loop;
+  REQUIRE(cuGraphAddNode(&loop, g, nullptr, nullptr, 0, &cp) == CUDA_SUCCESS);
+  REQUIRE(cp.conditional.phGraph_out != nullptr);
+  CUgraph body = cp.conditional.phGraph_out[0];
+  CUgraphNodeType type;
+  CHECK(cuGraphNodeGetType(loop, &type) == CUDA_SUCCESS);
+  CHECK(type == CU_GRAPH_NODE_TYPE_CONDITIONAL);
+
+  void *args[] = {&d, &h};
+  CUDA_KERNEL_NODE_PARAMS kp{};
+  kp.func = fn;
+  kp.gridDimX = kp.gridDimY = kp.gridDimZ = 1;
+  kp.blockDimX = kp.blockDimY = kp.blockDimZ = 1;
+  kp.kernelParams = args;
+  CUgraphNode step;
+  REQUIRE(cuGraphAddKernelNode(&step, body, nullptr, 0, &kp) == CUDA_SUCCESS);
+
+  CUgraphExec e;
+  REQUIRE(cuGraphInstantiate(&e, g, 0) == CUDA_SUCCESS);
+  for (unsigned start : {5u, 1u, 3u}) {
+    unsigned init[2] = {start, 0}, out[2] = {};
+    REQUIRE(cuMemcpyHtoD(d, init, sizeof init) == CUDA_SUCCESS);
+    REQUIRE(cuGraphLaunch(e, nullptr) == CUDA_SUCCESS);
+    REQUIRE(cuCtxSynchronize() == CUDA_SUCCESS);
+    REQUIRE(cuMemcpyDtoH(out, d, sizeof out) == CUDA_SUCCESS);
+    CHECK(out[0] == 0);
+    CHECK(out[1] == start); // the default 1 started each launch's loop
+  }
+  CHECK(cuGraphExecDestroy(e) == CUDA_SUCCESS);
+  CHECK(cuGraphDestroy(g) == CUDA_SUCCESS);
+  CHECK(cuMemFree(d) == CUDA_SUCCESS);
+  CHECK(cuModuleUnload(mod) == CUDA_SUCCESS);
 }

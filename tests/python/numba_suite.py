@@ -37,9 +37,7 @@ MODULES = [
 
 # Not cuvirt bugs (README): test_init's children re-import the test module by
 # a name the installed wheel does not have; register counts are a GPU's.
-# cuvirt's known failure: test_external_cooperative_func (mbarrier, README).
-DESELECT = ("not (TestInit and (disabled or failure)) and not test_set_registers_no_max"
-            " and not test_external_cooperative_func")
+DESELECT = "not (TestInit and (disabled or failure)) and not test_set_registers_no_max"
 
 os.chdir(os.environ.get("TMPDIR", "/tmp"))  # rootdir: nothing of ours to collect
 args = ["-q", "-p", "no:cacheprovider", "-p", "conftest", "--import-mode=importlib", "-rfE",

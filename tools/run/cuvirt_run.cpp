@@ -49,6 +49,16 @@ std::string pythonSiteDir() {
   return "";
 }
 
+/// cuvirt's cuBLAS interposer next to the driver (shims/cublas/ in the build
+/// tree, lib/cuvirt/ installed): cuBLAS GEMM/GEMV on the CPU device. "" if absent.
+std::string cublasShim(const std::string &driver) {
+  const std::string dir = driver.substr(0, driver.rfind('/'));
+  for (const std::string &candidate : {dir + "/cublas/libcuvirt_cublas.so", dir + "/libcuvirt_cublas.so"})
+    if (access(candidate.c_str(), R_OK) == 0)
+      return candidate;
+  return "";
+}
+
 /// A Jupyter kernelspec whose environment sends the kernel's CUDA calls to
 /// cuvirt (and, with --remote, to the servers' pool).
 int installJupyterKernel(const std::string &name, const std::string &dir, const std::string &python,
@@ -69,7 +79,9 @@ int installJupyterKernel(const std::string &name, const std::string &dir, const 
   }
   const std::string libdir = driver.substr(0, driver.rfind('/'));
   std::vector<std::pair<std::string, std::string>> env = {
-      {"LD_LIBRARY_PATH", libdir}, {"LD_PRELOAD", driver}, {"CUVIRT_BACKEND", backend}};
+      {"LD_LIBRARY_PATH", libdir},
+      {"LD_PRELOAD", driver + (cublasShim(driver).empty() ? "" : " " + cublasShim(driver))},
+      {"CUVIRT_BACKEND", backend}};
   if (!remote.empty())
     env.emplace_back("CUVIRT_REMOTE", remote);
   env.emplace_back("CUPY_COMPILE_WITH_PTX", "1");
@@ -166,6 +178,13 @@ int main(int argc, char **argv) {
   if (std::string site = pythonSiteDir(); !site.empty()) {
     const char *old = std::getenv("PYTHONPATH");
     setenv("PYTHONPATH", (site + (old != nullptr && *old != '\0' ? ":" + std::string(old) : "")).c_str(), 1);
+  }
+  // The cuBLAS interposer goes in LD_PRELOAD after the driver (runWithDriver
+  // puts that first). It has no dependencies and stays in children's
+  // LD_PRELOAD: harmless where cuBLAS is absent, needed where it is used.
+  if (std::string shim = cublasShim(driver); !shim.empty()) {
+    const char *old = std::getenv("LD_PRELOAD");
+    setenv("LD_PRELOAD", (shim + (old != nullptr && *old != '\0' ? " " + std::string(old) : "")).c_str(), 1);
   }
   return cuvirt::tools::runWithDriver(driver, !noPreload, command);
 }

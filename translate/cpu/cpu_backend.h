@@ -46,11 +46,17 @@ public:
   CpuKernel(BlockFn fn, std::uint32_t staticShared) : fn(fn), staticSharedBytes(staticShared) {}
   BlockFn fn;
   std::uint32_t staticSharedBytes;
+  /// Its module, for the kernels it launches from device code.
+  BackendModule *module = nullptr;
+  const ModuleInfo *moduleInfo = nullptr;
+  const KernelInfo *info = nullptr; ///< its entry in moduleInfo
 };
 
-/// Runs a grid on the calling thread and the shared worker pool. Returns the
-/// launch's error (an illegal address, a trap, a failed assert).
-Status runGrid(const LaunchOp &op);
+/// Runs a grid on the calling thread and the shared worker pool, then the
+/// grids it launched from device code (`depth`: how deep such launches are
+/// nested). Returns the launch's error (an illegal address, a trap, a
+/// failed assert, a child grid's error).
+Status runGrid(const LaunchOp &op, int depth = 0);
 
 /// A stream's queue: one worker thread running its work in order.
 class CpuQueue : public Queue {

@@ -2,6 +2,7 @@
 // CUDA errors (sticky, as on a GPU) instead of killing the process.
 #include "runtime/log.h"
 #include "translate/cpu/cpu_backend.h"
+#include "translate/cpu/device_launch.h"
 #include "translate/cpu/jit/kernel_output.h"
 #include "translate/cpu/jit/spin_wait.h"
 #include <atomic>
@@ -25,6 +26,7 @@ struct LaunchState {
   std::mutex mutex;
   CUresult code = CUDA_SUCCESS;
   std::string message;
+  DeviceLaunches *children = nullptr; ///< grids launched from its device code
 
   void fail(CUresult c, std::string m) {
     std::lock_guard lock(mutex);
@@ -331,9 +333,132 @@ void runCooperative(const LaunchOp &op, const CpuKernel &kernel, void *const *pa
     pthread_join(t, nullptr);
 }
 
+/// Whether a launch runs in thread block clusters: the launch's shape or the
+/// kernel's own.
+bool clustered(const LaunchOp &op, const CpuKernel &kernel) {
+  if (op.cluster[0] * op.cluster[1] * op.cluster[2] > 1)
+    return true;
+  const KernelInfo *k = kernel.info;
+  return k != nullptr && std::uint64_t(std::max(1u, k->clusterDim[0])) * std::max(1u, k->clusterDim[1]) *
+                                 std::max(1u, k->clusterDim[2]) >
+                             1;
+}
+
+/// The blocks of one cluster at a time, a thread each (a team): their shared
+/// memories side by side (rank r's at arena + r * stride, so `mapa` is
+/// address arithmetic) and their cluster barrier.
+struct ClusterTeam {
+  alignas(64) std::atomic<std::uint32_t> arrived{0};
+  std::atomic<std::uint32_t> generation{0};
+  std::uint32_t dim[3] = {1, 1, 1};
+  std::uint32_t size = 1;
+  std::size_t stride = 0;
+  std::uint8_t *arena = nullptr;
+  LaunchState *state = nullptr;
+  const char *kernel = "";
+};
+
+thread_local ClusterTeam *t_team = nullptr;
+thread_local std::uint32_t t_rank = 0;
+thread_local bool t_clusterArrived = false; ///< this block arrived at the cluster barrier
+
+// A cluster launch: teams of one thread per block of a cluster take the
+// clusters in turn (team k runs clusters k, k + teams, ...), so the blocks
+// of a cluster always run at once and may wait for each other.
+void runClusters(const LaunchOp &launch, const CpuKernel &kernel, void *const *params, LaunchState &state) {
+  LaunchOp op = launch;
+  if (op.cluster[0] * op.cluster[1] * op.cluster[2] == 1)
+    for (int d = 0; d < 3; ++d) // the kernel's own __cluster_dims__ (launches from graphs, device code)
+      op.cluster[d] = std::max(1u, kernel.info->clusterDim[d]);
+  const std::uint32_t *cd = op.cluster;
+  if (op.grid[0] % cd[0] != 0 || op.grid[1] % cd[1] != 0 || op.grid[2] % cd[2] != 0) {
+    state.fail(CUDA_ERROR_INVALID_CLUSTER_SIZE,
+               fmt::format("cluster launch of {}: clusters of {}x{}x{} do not divide the grid ({},{},{})",
+                           op.name, cd[0], cd[1], cd[2], op.grid[0], op.grid[1], op.grid[2]));
+    return;
+  }
+  const std::uint32_t size = cd[0] * cd[1] * cd[2];
+  const std::uint32_t cgrid[3] = {op.grid[0] / cd[0], op.grid[1] / cd[1], op.grid[2] / cd[2]};
+  const std::size_t clusters = std::size_t(cgrid[0]) * cgrid[1] * cgrid[2];
+  const auto cores = static_cast<std::size_t>(std::max(1, tbb::this_task_arena::max_concurrency()));
+  const std::size_t teams = std::max<std::size_t>(1, std::min(clusters, cores / size));
+  const std::size_t stride = (((kernel.staticSharedBytes + 15u) & ~std::size_t(15)) + op.dynamicSharedBytes +
+                              16 + kSharedAlign - 1) &
+                             ~(kSharedAlign - 1);
+  std::vector<std::uint8_t> sharedMemory(stride * size * teams + kSharedAlign);
+  auto *shared = reinterpret_cast<std::uint8_t *>(
+      (reinterpret_cast<std::uintptr_t>(sharedMemory.data()) + kSharedAlign - 1) & ~(kSharedAlign - 1));
+  auto team = std::make_unique<ClusterTeam[]>(teams);
+  for (std::size_t k = 0; k < teams; ++k) {
+    std::copy(cd, cd + 3, team[k].dim);
+    team[k].size = size;
+    team[k].stride = stride;
+    team[k].arena = shared + k * size * stride;
+    team[k].state = &state;
+    team[k].kernel = op.name.c_str();
+  }
+  struct Arg {
+    const LaunchOp *op;
+    const CpuKernel *kernel;
+    void *const *params;
+    LaunchState *state;
+    ClusterTeam *team;
+    std::size_t first, step, clusters;
+    std::uint32_t rank, smid;
+    const std::uint32_t *cgrid;
+  };
+  std::vector<Arg> args;
+  for (std::size_t k = 0; k < teams; ++k)
+    for (std::uint32_t r = 0; r < size; ++r)
+      args.push_back({&op, &kernel, params, &state, &team[k], k, teams, clusters, r,
+                      static_cast<std::uint32_t>(k * size + r), cgrid});
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 64u << 20); // as the pool's workers
+  std::vector<pthread_t> threads;
+  for (Arg &a : args) {
+    pthread_t t;
+    int rc = pthread_create(
+        &t, &attr,
+        [](void *p) -> void * {
+          auto *a = static_cast<Arg *>(p);
+          const LaunchOp &op = *a->op;
+          const std::uint32_t *cd = op.cluster;
+          const std::uint32_t rx = a->rank % cd[0], ry = a->rank / cd[0] % cd[1],
+                              rz = a->rank / (cd[0] * cd[1]);
+          t_team = a->team;
+          t_rank = a->rank;
+          CoopBlock coop{a->team->arena + a->rank * a->team->stride, 0, a->smid};
+          for (std::size_t c = a->first; c < a->clusters; c += a->step) {
+            const std::size_t cx = c % a->cgrid[0], cy = c / a->cgrid[0] % a->cgrid[1],
+                              cz = c / (std::size_t(a->cgrid[0]) * a->cgrid[1]);
+            const std::size_t bx = cx * cd[0] + rx, by = cy * cd[1] + ry, bz = cz * cd[2] + rz;
+            const std::size_t b = bx + op.grid[0] * (by + std::size_t(op.grid[1]) * bz);
+            t_clusterArrived = false;
+            runBlocks(op, *a->kernel, a->params, *a->state, b, b + 1, &coop);
+          }
+          t_team = nullptr;
+          return nullptr;
+        },
+        &a);
+    if (rc != 0) {
+      state.fail(CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES,
+                 fmt::format("cluster launch of {}: cannot start a thread for a block ({})", op.name,
+                             std::strerror(rc)));
+      break;
+    }
+    threads.push_back(t);
+  }
+  pthread_attr_destroy(&attr);
+  for (pthread_t t : threads)
+    pthread_join(t, nullptr);
+}
+
 } // namespace
 
-Status runGrid(const LaunchOp &op) {
+DeviceLaunches *currentDeviceLaunches() { return t_launch != nullptr ? t_launch->children : nullptr; }
+
+Status runGrid(const LaunchOp &op, int depth) {
   installFaultHandlers();
   (void)stackControl();
   const auto &kernel = *static_cast<const CpuKernel *>(op.kernel);
@@ -343,11 +468,15 @@ Status runGrid(const LaunchOp &op) {
     params[i] = data + op.layout[i].offset;
 
   LaunchState state;
+  DeviceLaunches children(op, depth);
+  state.children = &children;
   const std::size_t blocks = std::size_t(op.grid[0]) * op.grid[1] * op.grid[2];
   const std::size_t threads = std::size_t(op.block[0]) * op.block[1] * op.block[2];
   // Small grids of small blocks are not worth waking the pool for.
   if (op.cooperative) {
     runCooperative(op, kernel, params.data(), state);
+  } else if (clustered(op, kernel)) {
+    runClusters(op, kernel, params.data(), state);
   } else if (blocks == 1 || blocks * threads < 4096) {
     runBlocks(op, kernel, params.data(), state, 0, blocks);
   } else {
@@ -358,7 +487,7 @@ Status runGrid(const LaunchOp &op) {
   }
   if (state.failed)
     return report(state.code, state.message);
-  return {};
+  return children.runChildren();
 }
 
 } // namespace cuvirt::cpu
@@ -372,6 +501,16 @@ extern "C" __attribute__((visibility("default"))) void cuvirt_cpu_trap(BlockEnv 
   if (cuvirt::cpu::t_jump != nullptr)
     siglongjmp(*cuvirt::cpu::t_jump, 1);
   std::abort(); // not inside a kernel: cannot happen through the JIT
+}
+
+extern "C" __attribute__((visibility("default"))) void cuvirt_cpu_fail(BlockEnv *env, int code,
+                                                                       const char *message) {
+  auto *state = env != nullptr ? env->launch : cuvirt::cpu::t_launch;
+  if (state != nullptr)
+    state->fail(CUresult(code), message);
+  if (cuvirt::cpu::t_jump != nullptr)
+    siglongjmp(*cuvirt::cpu::t_jump, 1);
+  std::abort();
 }
 
 extern "C" __attribute__((visibility("default"))) void
@@ -389,4 +528,65 @@ cuvirt_cpu_assertfail(const char *message, const char *file, unsigned line, cons
   if (cuvirt::cpu::t_jump != nullptr)
     siglongjmp(*cuvirt::cpu::t_jump, 1);
   std::abort();
+}
+
+using cuvirt::cpu::t_clusterArrived;
+using cuvirt::cpu::t_rank;
+using cuvirt::cpu::t_team;
+
+// %cluster_nctaid.{x,y,z}: 1 outside cluster launches.
+extern "C" __attribute__((visibility("default"))) std::uint32_t cuvirt_cpu_cluster_dim(std::uint32_t d) {
+  return t_team != nullptr && d < 3 ? t_team->dim[d] : 1;
+}
+
+// mapa (generic): the same shared-memory location in block `rank` of the
+// cluster; 0 for an address outside this block's shared memory or a rank
+// outside the cluster (the access then faults, as on a GPU).
+extern "C" __attribute__((visibility("default"))) std::uint64_t cuvirt_cpu_cluster_map(std::uint64_t address,
+                                                                                       std::uint32_t rank) {
+  if (t_team == nullptr)
+    return rank == 0 ? address : 0;
+  auto mine = reinterpret_cast<std::uintptr_t>(t_team->arena) + t_rank * t_team->stride;
+  if (rank >= t_team->size || address - mine >= t_team->stride)
+    return 0;
+  return address - mine + reinterpret_cast<std::uintptr_t>(t_team->arena) + rank * t_team->stride;
+}
+
+// barrier.cluster.arrive: the block's threads arrive (they all do, before
+// the block barrier that barrier.cluster.wait starts with).
+extern "C" __attribute__((visibility("default"))) void cuvirt_cpu_cluster_arrive() {
+  t_clusterArrived = true;
+}
+
+// barrier.cluster.wait, after its block barrier: the block's first thread
+// there waits for every block of the cluster; the others find it done.
+extern "C" __attribute__((visibility("default"))) void cuvirt_cpu_cluster_wait() {
+  using namespace cuvirt::cpu;
+  if (!t_clusterArrived)
+    return;
+  t_clusterArrived = false;
+  ClusterTeam *team = t_team;
+  if (team == nullptr || team->size == 1)
+    return;
+  const std::uint32_t generation = team->generation.load(std::memory_order_acquire);
+  if (team->arrived.fetch_add(1, std::memory_order_acq_rel) + 1 == team->size) {
+    team->arrived.store(0, std::memory_order_relaxed);
+    team->generation.fetch_add(1, std::memory_order_acq_rel);
+    return;
+  }
+  const std::int64_t start = monotonicNs(), timeout = gridSyncTimeoutNs();
+  for (unsigned spins = 0; team->generation.load(std::memory_order_acquire) == generation; ++spins) {
+    if (team->state->failed.load(std::memory_order_relaxed) && t_jump != nullptr)
+      siglongjmp(*t_jump, 1); // another block of the launch failed
+    if (spins < 1000)
+      continue;
+    struct timespec pause{0, 20000};
+    nanosleep(&pause, nullptr);
+    if (timeout > 0 && spins % 256 == 0 && monotonicNs() - start > timeout)
+      cuvirt_cpu_fail(nullptr, CUDA_ERROR_LAUNCH_TIMEOUT,
+                      fmt::format("cluster launch of {}: deadlock: a block waited {} ms at a cluster barrier "
+                                  "(cluster.sync()) that another block of its cluster never reached",
+                                  team->kernel, (monotonicNs() - start) / 1000000)
+                          .c_str());
+  }
 }

@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 namespace cuvirt::cpu {
 
@@ -40,6 +41,13 @@ public:
   /// Errors: CUDA_ERROR_NOT_FOUND (no such kernel), CUDA_ERROR_INVALID_PTX
   /// (with "line:column: message" lines in `log`), remembered for later calls.
   virtual Expected<BlockFn> kernel(const std::string &name, std::string &log) = 0;
+  /// Compiles (or loads from the disk cache) the device functions `names`,
+  /// whose addresses module variables hold, and returns their addresses (0
+  /// for a name that is not a device function of the module). Called once,
+  /// at load, before any kernel: kernels compiled after it take these
+  /// functions' addresses too, so one function has one address.
+  virtual Expected<std::unordered_map<std::string, std::uint64_t>>
+  functionAddresses(const std::vector<std::string> &names, std::string &log) = 0;
 };
 
 /// `info` gives the kernels' static shared sizes (the whole module's layout).

@@ -45,6 +45,24 @@ int cuvirt_cpu_vprintf(const char *format, const void *args);
                                         unsigned tidY, unsigned tidZ);
 /// trap / brkpt: ends the launch with CUDA_ERROR_LAUNCH_FAILED.
 [[noreturn]] void cuvirt_cpu_trap(cuvirt::cpu::BlockEnv *env);
+/// Ends the launch with `code` (a CUresult) and `message` (e.g. a block whose
+/// mbarrier waits can never complete).
+[[noreturn]] void cuvirt_cpu_fail(cuvirt::cpu::BlockEnv *env, int code, const char *message);
+/// Device-side launches (the device runtime's cnpv2 GetParameterBufferV2 and
+/// LaunchDeviceV2): `kernel` is the kernel's address in device code, its
+/// NUL-terminated name. The buffer is 0 when refused; launch returns a CNP
+/// error code (0 = success).
+std::uint64_t cuvirt_cpu_cdp_param_buffer(std::uint64_t kernel, std::uint32_t gx, std::uint32_t gy,
+                                          std::uint32_t gz, std::uint32_t bx, std::uint32_t by,
+                                          std::uint32_t bz, std::uint32_t sharedBytes);
+std::uint32_t cuvirt_cpu_cdp_launch(std::uint64_t buffer, std::uint64_t stream);
+/// Thread block clusters (cpu_executor.cpp): the launch's cluster shape
+/// (1 outside cluster launches); mapa on a generic shared-memory address;
+/// barrier.cluster.arrive, and .wait after its block barrier.
+std::uint32_t cuvirt_cpu_cluster_dim(std::uint32_t d);
+std::uint64_t cuvirt_cpu_cluster_map(std::uint64_t address, std::uint32_t rank);
+void cuvirt_cpu_cluster_arrive();
+void cuvirt_cpu_cluster_wait();
 /// Device-side malloc/free.
 void *cuvirt_cpu_malloc(std::uint64_t size);
 void cuvirt_cpu_free(void *ptr);

@@ -242,10 +242,13 @@ std::unordered_set<std::string> words(std::string_view text) {
   return out;
 }
 
-// Instructions the lowering accepts but that trap when run (lower_parallel.cpp).
+// Instructions whose modifiers the lowering checks itself (the tensor-core
+// family: lower_matrix.cpp, shapes like .m16n8k16 are no type suffixes) or
+// that it accepts but that fail when a kernel using them is compiled
+// (lower_parallel.cpp).
 bool trapsAtRuntime(const std::string &op) {
   static const std::unordered_set<std::string> ops =
-      words("istypep mma wmma ldmatrix stmatrix movmatrix wgmma mbarrier "
+      words("istypep mma wmma ldmatrix stmatrix movmatrix wgmma "
             "tensormap tcgen05 multimem clusterlaunchcontrol");
   return ops.contains(op);
 }
@@ -256,8 +259,8 @@ bool knownOpcode(const std::string &op) {
   static const std::unordered_set<std::string> known = words(
       "abs activemask add addc and applypriority atom bar barrier bfe bfi bfind bmsk bra brev brkpt brx "
       "call clz cnot copysign cos cp createpolicy cvt cvta discard div dp2a dp4a elect ex2 exit fence fma "
-      "fns griddepcontrol isspacep ld ldu lg2 lop3 mad mad24 madc match max membar min mov mul mul24 "
-      "nanosleep neg "
+      "fns griddepcontrol isspacep ld ldu lg2 lop3 mad mad24 madc mapa match max mbarrier membar min mov mul "
+      "mul24 nanosleep neg "
       "not or pmevent popc prefetch prefetchu prmt rcp red redux rem ret rsqrt sad selp set setmaxnreg setp "
       "shf shfl shl shr sin slct sqrt st sub subc suld suq sured sust szext tanh testp tex tld4 trap txq "
       "vote xor");

@@ -152,6 +152,7 @@ struct Function {
   std::string name;
   std::vector<VarDecl> rets, params;
   unsigned maxntid[3] = {0, 0, 0}, reqntid[3] = {0, 0, 0};
+  unsigned reqnctapercluster[3] = {0, 0, 0}; ///< .reqnctapercluster (__cluster_dims__)
   unsigned minnctapersm = 0, maxnreg = 0;
   std::vector<Stmt> body;
 };

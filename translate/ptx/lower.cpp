@@ -294,6 +294,20 @@ Expected<Value *> FunctionLowering::symbolAddress(const Symbol &s, SrcLoc loc) {
                        B.CreatePtrToInt(sharedBase(), B.getInt64Ty()));
   case Symbol::Kind::Reg:
     return err(loc, "a register has no address");
+  case Symbol::Kind::Function:
+    // A kernel's address (device-side launches, cudaFuncGetAttributes in
+    // device code): its name, NUL-terminated, which the target's device
+    // runtime resolves. A kernel is not callable, so nothing else reads it.
+    if (auto *fn = dyn_cast<llvm::Function>(s.ptr); fn && fn->hasFnAttribute("cuvirt-kernel")) {
+      std::string var = "cuvirt.kernel." + fn->getName().str();
+      auto *gv = M.mod.getNamedGlobal(var);
+      if (gv == nullptr) {
+        Constant *text = ConstantDataArray::getString(ctx, fn->getName());
+        gv = new GlobalVariable(M.mod, text->getType(), true, GlobalValue::PrivateLinkage, text, var);
+      }
+      return B.CreatePtrToInt(gv, B.getInt64Ty());
+    }
+    return B.CreatePtrToInt(s.ptr, B.getInt64Ty());
   default:
     return B.CreatePtrToInt(s.ptr, B.getInt64Ty());
   }

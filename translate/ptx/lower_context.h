@@ -95,7 +95,8 @@ public:
   Expected<Handled> lowerAtomic(const Instr &in);
   Expected<Handled> lowerControl(const Instr &in);
   Expected<Handled> lowerParallel(const Instr &in);
-  Expected<Handled> lowerTexture(const Instr &in); ///< called by lowerParallel
+  Expected<Handled> lowerMbarrier(const Instr &in); ///< called by lowerParallel
+  Expected<Handled> lowerTexture(const Instr &in);  ///< called by lowerParallel
   llvm::Value *specialRegister(const std::string &name, bool &known);
 
   // --- rounding (lower_float.cpp), shared with cvt ---

@@ -133,6 +133,15 @@ Expected<Handled> FunctionLowering::lowerControl(const Instr &in) {
     PTX_GET(v, get(a, pd.type == Type::None ? Type::B64 : pd.type));
     args.push_back(coerce(v, pt, isSigned(pd.type)));
   }
+  // The device runtime's cudaGraphSetConditional(handle, value), a driver
+  // built-in: a conditional handle is the device address of the condition's
+  // 32-bit slot (runtime/graph.cpp), so setting it is a store.
+  if (target && !target->hasBody && target->name == "cudaGraphSetConditional" && nargs == 2 && nrets == 0) {
+    Value *slot = B.CreateIntToPtr(coerce(args[0], B.getInt64Ty(), false),
+                                   PointerType::get(ctx, M.addressSpace(Space::Global)));
+    B.CreateStore(coerce(args[1], B.getInt32Ty(), false), slot, /*isVolatile=*/true);
+    return Handled::Yes;
+  }
   Value *r = B.CreateCall(fty, callee, args);
   for (std::size_t i = 0; i < nrets; ++i) {
     const Operand &d = c.rets->elems[i];

@@ -33,7 +33,19 @@ Expected<Handled> FunctionLowering::lowerMemory(const Instr &in) {
   if (op == "cp" && in.has(".async")) {
     if (in.has(".commit_group") || in.has(".wait_group") || in.has(".wait_all"))
       return Handled::Yes; // the copy below is synchronous
-    if (in.has(".bulk") || in.has(".mbarrier"))
+    if (in.has(".mbarrier")) {
+      // cp.async.mbarrier.arrive{.noinc} [addr]: the arrive-on fires once the
+      // thread's earlier copies are done, which (synchronous) they are. Without
+      // .noinc the pending count is raised first, so nothing changes at all.
+      if (in.ops.size() != 1)
+        return err(in.loc, "cp.async.mbarrier.arrive expects [addr]");
+      if (in.has(".noinc")) {
+        PTX_GET(addr, address(in.ops[0], space(in)));
+        call("cuvirt.mbarrier.arrive", B.getInt64Ty(), {addr, B.getInt32(1), B.getInt32(0), B.getInt32(0)});
+      }
+      return Handled::Yes;
+    }
+    if (in.has(".bulk"))
       return Handled::No;
     if (in.ops.size() < 3)
       return err(in.loc, "cp.async expects [dst], [src], size");

@@ -8,6 +8,13 @@ namespace cuvirt::ptx::lowering {
 
 using namespace llvm;
 
+Expected<Handled> lowerMatrix(FunctionLowering &l, const Instr &in); // lower_matrix.cpp
+
+namespace {
+// cuvirt.mbarrier.arrive's flags (translate/KERNEL_IR.md)
+constexpr int kMbarNoComplete = 1, kMbarDrop = 2, kMbarNoArrive = 4;
+} // namespace
+
 Value *FunctionLowering::specialRegister(const std::string &name, bool &known) {
   known = true;
   auto i32call = [&](const std::string &n) { return call(n, i32(), {}); };
@@ -60,23 +67,116 @@ Value *FunctionLowering::specialRegister(const std::string &name, bool &known) {
   // performance monitors read as zero
   if (name.rfind("%envreg", 0) == 0 || name.rfind("%pm", 0) == 0 || name.rfind("%reserved_smem", 0) == 0)
     return name.find("_64") != std::string::npos ? (Value *)B.getInt64(0) : (Value *)B.getInt32(0);
-  // clusters: every CTA is its own cluster of one
-  if (name == "%cluster_ctarank" || name == "%is_explicit_cluster")
-    return B.getInt32(0);
-  if (name == "%cluster_nctarank")
-    return B.getInt32(1);
-  for (const char *c : {".x", ".y", ".z"}) {
-    if (name == std::string("%cluster_ctaid") + c)
-      return B.getInt32(0);
-    if (name == std::string("%cluster_nctaid") + c)
-      return B.getInt32(1);
-    if (name == std::string("%clusterid") + c)
-      return i32call(std::string("cuvirt.ctaid") + c);
-    if (name == std::string("%nclusterid") + c)
-      return i32call(std::string("cuvirt.nctaid") + c);
+  // Clusters: the launch's cluster shape (cuvirt.cluster_dim, 1 x 1 x 1
+  // outside cluster launches); the rest follows from the CTA's position.
+  static const char *const axes[] = {".x", ".y", ".z"};
+  auto dim = [&](int d) { return call("cuvirt.cluster_dim", i32(), {B.getInt32(std::uint32_t(d))}); };
+  auto ctaid = [&](int d) { return i32call(std::string("cuvirt.ctaid") + axes[d]); };
+  if (name == "%cluster_nctarank" || name == "%is_explicit_cluster") {
+    Value *n = B.CreateMul(B.CreateMul(dim(0), dim(1)), dim(2));
+    return name == "%cluster_nctarank" ? n : B.CreateZExt(B.CreateICmpUGT(n, B.getInt32(1)), i32());
+  }
+  if (name == "%cluster_ctarank") {
+    Value *x = B.CreateURem(ctaid(0), dim(0)), *y = B.CreateURem(ctaid(1), dim(1)),
+          *z = B.CreateURem(ctaid(2), dim(2));
+    return B.CreateAdd(x, B.CreateMul(dim(0), B.CreateAdd(y, B.CreateMul(dim(1), z))));
+  }
+  for (int d = 0; d < 3; ++d) {
+    if (name == std::string("%cluster_ctaid") + axes[d])
+      return B.CreateURem(ctaid(d), dim(d));
+    if (name == std::string("%cluster_nctaid") + axes[d])
+      return dim(d);
+    if (name == std::string("%clusterid") + axes[d])
+      return B.CreateUDiv(ctaid(d), dim(d));
+    if (name == std::string("%nclusterid") + axes[d])
+      return B.CreateUDiv(i32call(std::string("cuvirt.nctaid") + axes[d]), dim(d));
   }
   known = false;
   return nullptr;
+}
+
+// mbarrier.*: the object's layout is the target's (the calls below); waits
+// are cuvirt.mbarrier.wait, where a target lets the block's other threads run.
+Expected<Handled> FunctionLowering::lowerMbarrier(const Instr &in) {
+  auto voidTy = B.getVoidTy();
+  auto i64 = B.getInt64Ty();
+  Space sp = space(in);
+  auto count = [&](std::size_t k) -> Expected<Value *> {
+    if (in.ops.size() <= k)
+      return B.getInt32(1);
+    return get(in.ops[k], Type::U32);
+  };
+  if (in.has(".init") || in.has(".inval")) {
+    bool init = in.has(".init");
+    if (in.ops.size() != (init ? 2u : 1u))
+      return err(in.loc, init ? "mbarrier.init expects [addr], count" : "mbarrier.inval expects [addr]");
+    PTX_GET(addr, address(in.ops[0], sp));
+    if (init) {
+      PTX_GET(n, get(in.ops[1], Type::U32));
+      call("cuvirt.mbarrier.init", voidTy, {addr, n});
+    } else {
+      call("cuvirt.mbarrier.inval", voidTy, {addr});
+    }
+    return Handled::Yes;
+  }
+  if ((in.has(".expect_tx") && !in.has(".arrive") && !in.has(".arrive_drop")) || in.has(".complete_tx")) {
+    // mbarrier.expect_tx / complete_tx [addr], txCount: no arrival
+    if (in.ops.size() != 2)
+      return err(in.loc, "mbarrier.expect_tx/complete_tx expects [addr], txCount");
+    PTX_GET(addr, address(in.ops[0], sp));
+    PTX_GET(tx, get(in.ops[1], Type::U32));
+    if (in.has(".complete_tx"))
+      tx = B.CreateNeg(tx);
+    call("cuvirt.mbarrier.arrive", i64, {addr, B.getInt32(0), tx, B.getInt32(kMbarNoArrive)});
+    return Handled::Yes;
+  }
+  if (in.has(".arrive") || in.has(".arrive_drop")) {
+    // mbarrier.arrive{_drop}{.noComplete|.expect_tx} state, [addr]{, count|txCount}
+    if (in.ops.size() < 2 || in.ops.size() > 3)
+      return err(in.loc, "mbarrier.arrive expects state, [addr]{, count}");
+    PTX_GET(addr, address(in.ops[1], sp));
+    Value *n = B.getInt32(1), *tx = B.getInt32(0);
+    if (in.has(".expect_tx")) {
+      if (in.ops.size() != 3)
+        return err(in.loc, "mbarrier.arrive.expect_tx expects state, [addr], txCount");
+      PTX_GET(t, get(in.ops[2], Type::U32));
+      tx = t;
+    } else {
+      PTX_GET(c, count(2));
+      n = c;
+    }
+    int flags = (in.has(".noComplete") ? kMbarNoComplete : 0) | (in.has(".arrive_drop") ? kMbarDrop : 0);
+    Value *state = call("cuvirt.mbarrier.arrive", i64, {addr, n, tx, B.getInt32(flags)});
+    CUVIRT_TRY(set(in.ops[0], state, Type::B64));
+    return Handled::Yes;
+  }
+  if (in.has(".test_wait") || in.has(".try_wait")) {
+    // waitComplete, [addr], state|phaseParity{, suspendTimeHint}: the hint
+    // does not matter, a CPU wait never times out early
+    if (in.ops.size() < 3 || in.ops.size() > 4)
+      return err(in.loc, "mbarrier.test_wait/try_wait expects waitComplete, [addr], state{, hint}");
+    PTX_GET(addr, address(in.ops[1], sp));
+    bool parity = in.has(".parity");
+    Value *what;
+    if (parity) {
+      PTX_GET(p, get(in.ops[2], Type::U32));
+      what = B.CreateZExt(p, i64);
+    } else {
+      PTX_GET(t, get(in.ops[2], Type::B64));
+      what = t;
+    }
+    Value *done = call("cuvirt.mbarrier.wait", B.getInt1Ty(), {addr, what, B.getInt32(parity ? 1 : 0)});
+    CUVIRT_TRY(set(in.ops[0], done, Type::Pred));
+    return Handled::Yes;
+  }
+  if (in.has(".pending_count")) {
+    if (in.ops.size() != 2)
+      return err(in.loc, "mbarrier.pending_count expects count, state");
+    PTX_GET(t, get(in.ops[1], Type::B64));
+    CUVIRT_TRY(set(in.ops[0], call("cuvirt.mbarrier.pending", i32(), {t}), Type::U32));
+    return Handled::Yes;
+  }
+  return err(in.loc, "unknown mbarrier operation");
 }
 
 Expected<Handled> FunctionLowering::lowerParallel(const Instr &in) {
@@ -116,9 +216,29 @@ Expected<Handled> FunctionLowering::lowerParallel(const Instr &in) {
     return Handled::Yes;
   }
   if ((op == "bar" || op == "barrier") && in.has(".cluster")) {
-    if (in.has(".wait"))
+    // arrive marks the block arrived; wait is a block barrier, after which
+    // the block waits for the cluster's other blocks.
+    if (in.has(".arrive")) {
+      call("cuvirt.cluster_arrive", voidTy, {});
+    } else {
       call("cuvirt.barrier", voidTy, {B.getInt32(0), B.getInt32(0)});
-    return Handled::Yes; // clusters of one CTA: arrive is a no-op
+      call("cuvirt.cluster_wait", voidTy, {});
+    }
+    return Handled::Yes;
+  }
+  if (op == "mapa") {
+    // mapa.u64 d, a, rank: a generic address in this CTA's shared memory to
+    // the same place in CTA `rank` of the cluster.
+    if (in.has(".shared::cluster"))
+      return err(in.loc,
+                 "mapa.shared::cluster (32-bit distributed shared memory addresses) is not supported; "
+                 "generic mapa is");
+    if (in.ops.size() != 3)
+      return err(in.loc, "mapa expects d, a, rank");
+    PTX_GET(a, get(in.ops[1], Type::U64));
+    PTX_GET(rank, get(in.ops[2], Type::U32));
+    CUVIRT_TRY(set(in.ops[0], call("cuvirt.cluster_map", B.getInt64Ty(), {a, rank}), Type::U64));
+    return Handled::Yes;
   }
   if (op == "bar" || op == "barrier") {
     if (in.has(".red")) {
@@ -274,15 +394,22 @@ Expected<Handled> FunctionLowering::lowerParallel(const Instr &in) {
   }
   if (op == "pmevent" || op == "griddepcontrol" || op == "setmaxnreg")
     return Handled::Yes;
+  if (op == "mbarrier")
+    return lowerMbarrier(in);
   {
     PTX_GET(h, lowerTexture(in)); // lower_texture.cpp
     if (h == Handled::Yes)
       return h;
   }
+  {
+    PTX_GET(h, lowerMatrix(*this, in)); // lower_matrix.cpp: mma, wmma, ldmatrix, ...
+    if (h == Handled::Yes)
+      return h;
+  }
   static const char *const texture[] = {"istypep"};
-  static const char *const unsupported[] = {
-      "mma",       "wmma",    "ldmatrix", "stmatrix", "movmatrix",           "wgmma", "mbarrier", "cp",
-      "tensormap", "tcgen05", "multimem", "st",       "clusterlaunchcontrol"};
+  static const char *const unsupported[] = {"mma",       "wmma",     "ldmatrix", "stmatrix",
+                                            "movmatrix", "wgmma",    "cp",       "tensormap",
+                                            "tcgen05",   "multimem", "st",       "clusterlaunchcontrol"};
   std::string what;
   for (auto *t : texture)
     if (op == t)

@@ -20,8 +20,10 @@ Expected<ModuleInfo> moduleInfoFrom(const Module &m, const ModuleFacts &facts, s
       k.staticSharedBytes = facts.shared.staticBytes[i];
       if (f.maxntid[0])
         k.maxThreadsPerBlock = f.maxntid[0] * f.maxntid[1] * f.maxntid[2];
-      for (int d = 0; d < 3; ++d)
+      for (int d = 0; d < 3; ++d) {
         k.reqntid[d] = f.reqntid[d];
+        k.clusterDim[d] = f.reqnctapercluster[d];
+      }
       if (f.reqntid[0] && !k.maxThreadsPerBlock)
         k.maxThreadsPerBlock = f.reqntid[0] * f.reqntid[1] * f.reqntid[2];
       k.minBlocksPerSm = f.minnctapersm;

@@ -615,11 +615,15 @@ private:
       } else if (t.isDir(".explicitcluster")) {
         next();
       } else if (t.isDir(".reqnctapercluster") || t.isDir(".maxclusterrank")) {
+        bool required = t.isDir(".reqnctapercluster");
         next();
+        int d = 0;
         do {
           std::uint64_t v;
           if (!constInt(v))
             return;
+          if (required && d < 3)
+            f.reqnctapercluster[d++] = unsigned(v);
         } while (accept(','));
       } else if (t.isDir(".pragma")) {
         next();
@@ -660,7 +664,9 @@ private:
       v.loc = t.loc;
       if (!declAttributes(v))
         return false;
-      if (at().is('_') || (at().kind == Tok::Ident && at().text == "_")) {
+      // An unnamed prototype parameter: "_" (an identifier, with array
+      // dimensions for aggregates: `.param .align 4 .b8 _[16]`, declName).
+      if (at().is('_')) {
         next();
         v.name = "_";
       } else if (!declName(v)) {

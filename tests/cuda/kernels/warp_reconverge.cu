@@ -70,7 +70,8 @@ int main() {
     CHECK(cudaMemcpy(branch.data(), dBranch, n * sizeof(int), cudaMemcpyDeviceToHost));
     for (int t = 0; t < n; ++t) {
       int want = sameInWarp(t, [](int x) { return x; });
-      EXPECT(size[t] == want, "mode %d thread %d: match_any group of %d lanes, want %d", mode, t, size[t], want);
+      EXPECT(size[t] == want, "mode %d thread %d: match_any group of %d lanes, want %d", mode, t, size[t],
+             want);
       if (!(t & 1) || mode == 0)
         continue;
       int wantBranch = mode == 3 ? label[t ^ 2] : 16;

@@ -247,18 +247,25 @@ TEST_CASE("warp collectives and atomics use the contract calls and scopes") {
   CHECK(has(t, "call i32 @llvm.cttz.i32(i32 240, i1 true)"));
 }
 
-TEST_CASE("tensor-core and texture instructions become cuvirt.unsupported naming them") {
+TEST_CASE("mma becomes one cuvirt.warp.matrix collective; wgmma cuvirt.unsupported naming it") {
   auto t = ir(R"(
 .visible .entry k()
 {
   .reg .b32 %r<12>;
   .reg .f32 %f<8>;
+  .reg .b64 %rd<4>;
+  .reg .pred %p<2>;
   mma.sync.aligned.m16n8k8.row.col.f32.f16.f16.f32 {%f0,%f1,%f2,%f3}, {%r0,%r1}, {%r2}, {%f4,%f5,%f6,%f7};
+  wgmma.mma_async.sync.aligned.m64n8k16.f32.f16.f16 {%f0,%f1,%f2,%f3}, %rd1, %rd2, %p1, 1, 1, 0, 0;
   ret;
 }
 )");
+  // desc: kMma | m16 << 4 | n8 << 10 | k8 << 16; types: f16, f16, f32, f32 (matrix_abi.h)
+  CHECK(has(t, "alloca [200 x i8]"));
+  CHECK(has(t, "call void @cuvirt.warp.matrix(i32 -1, i64 %"));
+  CHECK(has(t, ", i32 532737, i32 17425)"));
   CHECK(has(t, "call void @cuvirt.unsupported(ptr"));
-  CHECK(has(t, "mma.sync.aligned.m16n8k8.row.col.f32.f16.f16.f32"));
+  CHECK(has(t, "wgmma.mma_async.sync.aligned.m64n8k16.f32.f16.f16"));
 }
 
 TEST_CASE("texture and surface instructions become cuvirt.tex/txq/suld/sust/suq calls on the handle") {

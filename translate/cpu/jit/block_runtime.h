@@ -57,7 +57,16 @@ enum ResumeKind : std::int32_t {
   kReduxXor,
   kActiveMask,
   kWarpSync,
-  kWarpLast = kWarpSync,
+  /// A volatile shared-memory access of legacy warp-synchronous code: the
+  /// lanes of a warp that are here synchronise (no operands, no result);
+  /// resume ids follow the kernel's reverse post-order, so a lower id is
+  /// earlier (blockify's insertLockstepPoints, warp_ops.cpp).
+  kLockstep,
+  /// cuvirt.warp.matrix (translate/ptx/matrix_abi.h): value = the lane's
+  /// fragment buffer, b = descriptor, c = types; evaluated per warp
+  /// (evalWarpMatrix, jit/warp_matrix.cpp).
+  kWarpMatrix,
+  kWarpLast = kWarpMatrix,
 };
 
 /// Blocks with fewer threads run per-thread loops whole, not in rounds (a
@@ -105,6 +114,10 @@ constexpr std::int32_t kNoComplete = 1, kDrop = 2, kNoArrive = 4;
 inline std::uint32_t phase(std::uint64_t w) { return std::uint32_t(w >> kPhaseShift); }
 } // namespace mbar
 
+/// The warp matrix collective of the lanes `present` of one warp (its 32
+/// CollSlots at wc): tensor-core mma, ldmatrix, stmatrix, movmatrix.
+void evalWarpMatrix(std::uint32_t present, CollSlot *wc);
+
 /// Evaluates the warp collectives of all threads whose state is a warp kind.
 /// With deferUnready (block of mixed states), a group whose masks name lanes
 /// that are neither there nor exited is parked instead, while another group
@@ -126,6 +139,7 @@ std::uint32_t cuvirt_cpu_jit_nsmid();
 /// mbarrier.init / inval / arrive (all forms) and pending_count (block_runtime.cpp).
 void cuvirt_cpu_mbar_init(std::uint64_t *bar, std::uint32_t count);
 void cuvirt_cpu_mbar_inval(std::uint64_t *bar);
-std::uint64_t cuvirt_cpu_mbar_arrive(std::uint64_t *bar, std::uint32_t count, std::int32_t tx, std::int32_t flags);
+std::uint64_t cuvirt_cpu_mbar_arrive(std::uint64_t *bar, std::uint32_t count, std::int32_t tx,
+                                     std::int32_t flags);
 std::uint32_t cuvirt_cpu_mbar_pending(std::uint64_t token);
 }

@@ -8,9 +8,11 @@
 #include <llvm/ADT/StringSwitch.h>
 #include <llvm/Analysis/AssumptionCache.h>
 #include <llvm/Analysis/LoopInfo.h>
+#include <llvm/Analysis/PostDominators.h>
 #include <llvm/Analysis/ScalarEvolution.h>
 #include <llvm/Analysis/ScalarEvolutionExpressions.h>
 #include <llvm/Analysis/TargetLibraryInfo.h>
+#include <llvm/Analysis/ValueTracking.h>
 #include <llvm/IR/Constants.h>
 #include <llvm/IR/DebugInfo.h>
 #include <llvm/IR/Dominators.h>
@@ -58,6 +60,14 @@ static_assert(offsetof(CollSlot, value) == 0 && offsetof(CollSlot, mask) == 8 &&
 
 std::string blockFunctionName(std::string_view kernel) { return std::string(kernel) + ".block"; }
 
+bool warpLockstepEverywhere() {
+  static const bool on = [] {
+    const char *v = std::getenv("CUVIRT_WARP_LOCKSTEP");
+    return v && std::string_view(v) == "1";
+  }();
+  return on;
+}
+
 namespace {
 using namespace llvm;
 
@@ -99,6 +109,7 @@ enum class Sr {
   ShflResult, // cuvirt.jit.shfl: the result of an inline shuffle (see splitYields)
   Prefetch,   // cuvirt.jit.prefetch(ptr, i64 k, i64 d): round k+d's address (see addRoundPrefetches)
   ThreadEnv,  // cuvirt.jit.env(): the BlockEnv, passed to out-of-line callees (see passThreadContext)
+  Mbar,       // cuvirt.mbarrier.{init,inval,arrive,pending}: per-thread helpers (block_runtime.cpp)
 };
 
 struct CallInfo {
@@ -151,6 +162,7 @@ CallInfo classify(StringRef name) {
               .Case("jit.shfl", Sr::ShflResult)
               .Case("jit.prefetch", Sr::Prefetch)
               .Case("jit.env", Sr::ThreadEnv)
+              .Cases({"mbarrier.init", "mbarrier.inval", "mbarrier.arrive", "mbarrier.pending"}, Sr::Mbar)
               .Default(Sr::None);
   if (ci.sr != Sr::None)
     return ci;
@@ -162,6 +174,7 @@ CallInfo classify(StringRef name) {
                 .Case("barrier.red.or", kBarRedOr)
                 .Case("jit.loop", kLoop)
                 .Case("warpsync", kWarpSync)
+                .Case("jit.lockstep", kLockstep)
                 .Case("shfl.idx", kShflIdx)
                 .Case("shfl.up", kShflUp)
                 .Case("shfl.down", kShflDown)
@@ -183,6 +196,8 @@ CallInfo classify(StringRef name) {
                 .Case("redux.or", kReduxOr)
                 .Case("redux.xor", kReduxXor)
                 .Case("activemask", kActiveMask)
+                .Case("warp.matrix", kWarpMatrix)
+                .Case("mbarrier.wait", kMbarWait)
                 .Default(-1);
   if (ci.kind >= 0)
     ci.sr = Sr::Yield;
@@ -280,6 +295,7 @@ private:
   }
 
   Status prepare();
+  void insertLockstepPoints(Function &f);
   void passThreadContext();
   void lowerOutOfLine(Function &f);
   std::set<Function *> ctxFns_; // out-of-line functions taking the thread context (passThreadContext)
@@ -423,6 +439,9 @@ Status Blockifier::prepare() {
   fpm.addPass(SimplifyCFGPass());
   mpm.addPass(createModuleToFunctionPassAdaptor(std::move(fpm)));
   mpm.run(m_, mam);
+  for (Function &f : m_)
+    if (f.hasFnAttribute("cuvirt-kernel"))
+      insertLockstepPoints(f);
   for (Function &f : m_) // cooperative grid syncs and inter-block flags spin: let waiters yield
     markSpinLoops(f);
 
@@ -461,6 +480,146 @@ Status Blockifier::prepare() {
   }
   passThreadContext();
   return Status::success();
+}
+
+namespace {
+// Whether pointer `p` is computed from the block's shared window (the front
+// end's @cuvirt.shared.base/dynshared.base, through cvta and generic -G code).
+bool derivesFromShared(Value *p) {
+  SmallPtrSet<Value *, 16> seen;
+  SmallVector<Value *, 16> work{p};
+  while (!work.empty() && seen.size() < 256) {
+    Value *v = work.pop_back_val();
+    if (!seen.insert(v).second)
+      continue;
+    if (auto *c = dyn_cast<CallBase>(v)) {
+      Sr sr = classify(c).sr;
+      if (sr == Sr::SharedBase || sr == Sr::DynSharedBase)
+        return true;
+      continue;
+    }
+    if (auto *phi = dyn_cast<PHINode>(v)) {
+      work.append(phi->incoming_values().begin(), phi->incoming_values().end());
+      continue;
+    }
+    if (auto *sel = dyn_cast<SelectInst>(v)) {
+      work.push_back(sel->getTrueValue());
+      work.push_back(sel->getFalseValue());
+      continue;
+    }
+    auto *op = dyn_cast<Operator>(v);
+    if (!op)
+      continue;
+    switch (op->getOpcode()) {
+    case Instruction::Add:
+    case Instruction::Sub:
+    case Instruction::Or:
+    case Instruction::Xor: // base + offset, either side
+      work.push_back(op->getOperand(1));
+      [[fallthrough]];
+    case Instruction::GetElementPtr:
+    case Instruction::IntToPtr:
+    case Instruction::PtrToInt:
+    case Instruction::BitCast:
+    case Instruction::AddrSpaceCast:
+    case Instruction::ZExt:
+    case Instruction::SExt:
+    case Instruction::Trunc:
+    case Instruction::Freeze:
+      work.push_back(op->getOperand(0));
+      break;
+    default:
+      break;
+    }
+  }
+  return false;
+}
+} // namespace
+
+// Legacy warp-synchronous code (old cuda-samples reductions and scans) passes
+// values between the lanes of a warp through shared memory behind `volatile`
+// pointers, relying on the lanes executing each access together; threads run
+// one after another here. So every volatile access to shared memory follows a
+// lockstep point (cuvirt.jit.lockstep, a kLockstep resume point): the lanes of
+// the warp that are there synchronise, as with __syncwarp(__activemask())
+// before it. A volatile load needs none when only loads came since the last
+// point in its basic block: lanes that only read cannot tell the order.
+// Kernels without volatile shared accesses do not change. With
+// CUVIRT_WARP_LOCKSTEP=1 every access but the thread's own (.local memory,
+// parameters) gets points the same way.
+void Blockifier::insertLockstepPoints(Function &f) {
+  const bool everywhere = warpLockstepEverywhere();
+  auto lockstep = [&](Value *ptr, bool isVolatile) {
+    if (everywhere) { // not .local, the parameter array or a parameter's value
+      const Value *base = getUnderlyingObject(ptr);
+      if (auto *pl = dyn_cast<LoadInst>(base);
+          pl && isa<Argument>(getUnderlyingObject(pl->getPointerOperand())))
+        return false;
+      return !isa<AllocaInst>(base) && !isa<Argument>(base);
+    }
+    return isVolatile && derivesFromShared(ptr);
+  };
+  auto isAccess = [&](Instruction &i) {
+    if (auto *ld = dyn_cast<LoadInst>(&i))
+      return lockstep(ld->getPointerOperand(), ld->isVolatile());
+    if (auto *st = dyn_cast<StoreInst>(&i))
+      return lockstep(st->getPointerOperand(), st->isVolatile());
+    return false;
+  };
+  SmallPtrSet<BasicBlock *, 16> accessBlocks;
+  for (BasicBlock &bb : f)
+    if (std::any_of(bb.begin(), bb.end(), isAccess))
+      accessBlocks.insert(&bb);
+  if (accessBlocks.empty())
+    return;
+  // Where the lanes of a branch with lockstep accesses inside meet again (its
+  // immediate post-dominator; a loop's exit) is a point too: lanes that
+  // skipped the accesses, or left the loop, wait there for the others, as a
+  // pre-Volta warp reconverges. Without it they would run on to the next
+  // iteration's accesses, whose points come earlier in reverse post-order.
+  PostDominatorTree pdt(f);
+  SmallPtrSet<BasicBlock *, 16> joins;
+  for (BasicBlock &bb : f) {
+    Instruction *t = bb.getTerminator();
+    if (t->getNumSuccessors() < 2 || !pdt.getNode(&bb) || !pdt.getNode(&bb)->getIDom())
+      continue;
+    BasicBlock *join = pdt.getNode(&bb)->getIDom()->getBlock();
+    if (!join || joins.count(join))
+      continue;
+    SmallPtrSet<BasicBlock *, 16> seen;
+    SmallVector<BasicBlock *, 16> work(successors(&bb));
+    bool inside = false;
+    while (!work.empty() && !inside) {
+      BasicBlock *x = work.pop_back_val();
+      if (x == join || !seen.insert(x).second)
+        continue;
+      inside = accessBlocks.count(x) != 0;
+      work.append(succ_begin(x), succ_end(x));
+    }
+    if (inside)
+      joins.insert(join);
+  }
+  std::vector<Instruction *> points;
+  for (BasicBlock &bb : f) {
+    bool onlyReads = joins.count(&bb) != 0; // since the last lockstep point in this block
+    if (onlyReads)
+      points.push_back(&*bb.getFirstInsertionPt());
+    for (Instruction &i : bb) {
+      auto *ld = dyn_cast<LoadInst>(&i);
+      if (isAccess(i)) {
+        if (!(ld && onlyReads))
+          points.push_back(&i);
+        onlyReads = ld != nullptr;
+      } else if (!ld && i.mayWriteToMemory()) {
+        onlyReads = false;
+      }
+    }
+  }
+  Function *sync = getFn("cuvirt.jit.lockstep", Type::getVoidTy(ctx_), {});
+  sync->addFnAttr(Attribute::Convergent);
+  sync->addFnAttr(Attribute::NoUnwind);
+  for (Instruction *i : points)
+    CallInst::Create(sync, {}, "", i->getIterator());
 }
 
 // Out-of-line functions (recursive ones, ones whose address is taken) that
@@ -627,6 +786,18 @@ std::vector<BasicBlock *> Blockifier::splitYields(Function &f, std::vector<std::
   for (Instruction &i : instructions(f))
     if (auto *c = dyn_cast<CallInst>(&i); c && classify(c).sr == Sr::Yield)
       calls.push_back(c);
+  if (std::any_of(calls.begin(), calls.end(), [](CallInst *c) { return classify(c).kind == kLockstep; })) {
+    // Resume ids in reverse post-order: warp_ops.cpp lets a warp's lanes at
+    // the earliest lockstep point (the lowest id) go first.
+    DenseMap<BasicBlock *, unsigned> order;
+    unsigned next = 0;
+    for (BasicBlock *bb : ReversePostOrderTraversal<Function *>(&f))
+      order[bb] = next++;
+    std::stable_sort(calls.begin(), calls.end(), [&](CallInst *a, CallInst *b) {
+      return a->getParent() != b->getParent() ? order.lookup(a->getParent()) < order.lookup(b->getParent())
+                                              : a->comesBefore(b);
+    });
+  }
   std::vector<BasicBlock *> entries{&f.getEntryBlock()};
   kinds.assign(1, kEntry);
   inlineShfl_.clear();
@@ -689,10 +860,14 @@ std::vector<BasicBlock *> Blockifier::splitYields(Function &f, std::vector<std::
       return b.CreateConstInBoundsGEP1_32(b.getInt8Ty(), slot, off);
     };
     auto toI32 = [&](Value *v) { return b.CreateZExtOrTrunc(v, i32_); };
-    if (kind != kBarrier && kind != kLoop && !inlineCalls.count(c)) {
+    if (kind != kBarrier && kind != kLoop && kind != kLockstep && !inlineCalls.count(c)) {
       Value *slot = b.CreateCall(collFn_);
       if (kind >= kBarRedPopc && kind <= kBarRedOr) {
         b.CreateStore(toI32(c->getArgOperand(2)), field(slot, 20));
+      } else if (kind == kMbarWait) { // (address, token or parity, is parity): see block_runtime.h
+        b.CreateStore(b.CreatePtrToInt(c->getArgOperand(0), i64_), field(slot, 0));
+        b.CreateStore(c->getArgOperand(1), field(slot, 24));
+        b.CreateStore(toI32(c->getArgOperand(2)), field(slot, 16));
       } else if (kind == kActiveMask) {
         b.CreateStore(b.getInt32(0xffffffffu), field(slot, 8));
       } else {
@@ -2310,6 +2485,12 @@ void Blockifier::lowerCalls(const std::vector<BasicBlock *> &blocks, Frame &fr,
       break;
     case Sr::Nanosleep:
       break;
+    case Sr::Mbar: { // cuvirt.mbarrier.X -> cuvirt_cpu_mbar_X, same operands
+      std::string helper = "cuvirt_cpu_mbar_" + callee.substr(callee.rfind('.') + 1).str();
+      std::vector<Value *> args(c->arg_begin(), c->arg_end());
+      v = b.CreateCall(m_.getOrInsertFunction(helper, c->getFunctionType()), args);
+      break;
+    }
     case Sr::Fence: {
       auto *scope = dyn_cast<ConstantInt>(c->getArgOperand(0));
       if (!scope || !scope->isZero())

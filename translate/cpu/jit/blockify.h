@@ -36,6 +36,11 @@ struct BlockifyOptions {
 /// Name of kernel `kernel`'s block function.
 std::string blockFunctionName(std::string_view kernel);
 
+/// CUVIRT_WARP_LOCKSTEP=1: every global and shared memory access, not only
+/// volatile shared ones, is a warp lockstep point (warp-synchronous code
+/// through plain memory; slow). Part of the JIT cache key.
+bool warpLockstepEverywhere();
+
 /// Rewrites every "cuvirt-kernel" function of `m` into its block function and
 /// removes the per-thread ones. Unsupported input: CUDA_ERROR_INVALID_PTX (or
 /// CUDA_ERROR_NOT_SUPPORTED) with a line per problem in `log`.

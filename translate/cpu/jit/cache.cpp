@@ -1,5 +1,6 @@
 // On-disk object cache (see cache.h).
 #include "translate/cpu/jit/cache.h"
+#include "translate/cpu/jit/blockify.h"
 #include <cstdlib>
 #include <dlfcn.h>
 #include <elf.h>
@@ -85,6 +86,8 @@ std::string cacheKey(std::string_view source) {
   add(host);
   static const std::string buildId = compilerBuildId();
   add(buildId);
+  if (warpLockstepEverywhere())
+    add("CUVIRT_WARP_LOCKSTEP=1");
   XXH128_hash_t h = XXH3_128bits_digest(st);
   XXH3_freeState(st);
   return fmt::format("{:016x}{:016x}", h.high64, h.low64);

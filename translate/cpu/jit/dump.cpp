@@ -63,10 +63,7 @@ Expected<std::string> dumpPtx(std::string_view ptx, DumpStage stage, std::string
   auto tm = hostTargetMachine();
   if (!tm.ok())
     return tm.status();
-  ptx::TargetHooks hooks;
-  hooks.triple = (*tm)->getTargetTriple().str();
-  hooks.dataLayout = (*tm)->createDataLayout().getStringRepresentation();
-  hooks.directedOp = jit::hostDirectedRounding(**tm);
+  ptx::TargetHooks hooks = jit::hostTargetHooks(**tm);
   llvm::LLVMContext context;
   auto lowered = ptx::lower(ptx, context, hooks, log);
   if (!lowered.ok())

@@ -38,12 +38,15 @@
 #include <llvm/Transforms/Scalar/SROA.h>
 #include <llvm/Transforms/Scalar/SimplifyCFG.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <mutex>
+#include <set>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -51,6 +54,12 @@
 // without them still links and gets a clear abort instead.
 #pragma weak cuvirt_cpu_trap
 #pragma weak cuvirt_cpu_assertfail
+#pragma weak cuvirt_cpu_cdp_param_buffer
+#pragma weak cuvirt_cpu_cdp_launch
+#pragma weak cuvirt_cpu_cluster_dim
+#pragma weak cuvirt_cpu_cluster_map
+#pragma weak cuvirt_cpu_cluster_arrive
+#pragma weak cuvirt_cpu_cluster_wait
 
 namespace cuvirt::cpu::jit {
 namespace {
@@ -193,11 +202,25 @@ Expected<std::unique_ptr<orc::LLJIT>> makeJit(const CompileOptions &options, std
   def("cuvirt_cpu_vprintf", reinterpret_cast<const void *>(&cuvirt_cpu_vprintf));
   def("cuvirt_cpu_malloc", reinterpret_cast<const void *>(&cuvirt_cpu_malloc));
   def("cuvirt_cpu_free", reinterpret_cast<const void *>(&cuvirt_cpu_free));
+  if (&cuvirt_cpu_cluster_dim != nullptr) { // the backend's
+    def("cuvirt_cpu_cluster_dim", reinterpret_cast<const void *>(&cuvirt_cpu_cluster_dim));
+    def("cuvirt_cpu_cluster_map", reinterpret_cast<const void *>(&cuvirt_cpu_cluster_map));
+    def("cuvirt_cpu_cluster_arrive", reinterpret_cast<const void *>(&cuvirt_cpu_cluster_arrive));
+    def("cuvirt_cpu_cluster_wait", reinterpret_cast<const void *>(&cuvirt_cpu_cluster_wait));
+  }
+  if (&cuvirt_cpu_cdp_param_buffer != nullptr && &cuvirt_cpu_cdp_launch != nullptr) { // the backend's
+    def("cuvirt_cpu_cdp_param_buffer", reinterpret_cast<const void *>(&cuvirt_cpu_cdp_param_buffer));
+    def("cuvirt_cpu_cdp_launch", reinterpret_cast<const void *>(&cuvirt_cpu_cdp_launch));
+  }
   def("cuvirt_cpu_jit_run", reinterpret_cast<const void *>(&cuvirt_cpu_jit_run));
   def("cuvirt_cpu_jit_globaltimer", reinterpret_cast<const void *>(&cuvirt_cpu_jit_globaltimer));
   def("cuvirt_cpu_jit_uniform64", reinterpret_cast<const void *>(&cuvirt_cpu_jit_uniform64));
   def("cuvirt_cpu_jit_nsmid", reinterpret_cast<const void *>(&cuvirt_cpu_jit_nsmid));
   def("cuvirt_cpu_jit_spin_wait", reinterpret_cast<const void *>(&cuvirt_cpu_jit_spin_wait));
+  def("cuvirt_cpu_mbar_init", reinterpret_cast<const void *>(&cuvirt_cpu_mbar_init));
+  def("cuvirt_cpu_mbar_inval", reinterpret_cast<const void *>(&cuvirt_cpu_mbar_inval));
+  def("cuvirt_cpu_mbar_arrive", reinterpret_cast<const void *>(&cuvirt_cpu_mbar_arrive));
+  def("cuvirt_cpu_mbar_pending", reinterpret_cast<const void *>(&cuvirt_cpu_mbar_pending));
   def("cuvirt_cpu_jit_spin_begin", reinterpret_cast<const void *>(&cuvirt_cpu_jit_spin_begin));
   def("cuvirt_cpu_tex", reinterpret_cast<const void *>(&cuvirt_cpu_tex));
   def("cuvirt_cpu_islocal", reinterpret_cast<const void *>(&cuvirt_cpu_islocal));
@@ -325,7 +348,9 @@ Status blockifyForHost(llvm::Module &m, llvm::TargetMachine &tm, const ModuleInf
   m.setTargetTriple(tm.getTargetTriple());
   m.setDataLayout(tm.createDataLayout());
   // Texture/surface calls are plain per-thread helpers (device_texture.cpp).
-  for (const char *name : {"tex", "txq", "suq", "suld", "sust", "sured", "islocal"})
+  // So are the cluster helpers (cpu_executor.cpp).
+  for (const char *name : {"tex", "txq", "suq", "suld", "sust", "sured", "islocal", "cluster_dim",
+                           "cluster_map", "cluster_arrive", "cluster_wait"})
     if (Function *f = m.getFunction(std::string("cuvirt.") + name); f && f->isDeclaration())
       f->setName(std::string("cuvirt_cpu_") + name);
   // Device functions serve this module's kernels only (the driver reaches
@@ -541,10 +566,7 @@ Expected<std::unique_ptr<CompiledModule>> compilePtx(std::string_view ptx, const
   auto tm = jit::hostTargetMachine();
   if (!tm.ok())
     return tm.status();
-  ptx::TargetHooks hooks;
-  hooks.triple = (*tm)->getTargetTriple().str();
-  hooks.dataLayout = (*tm)->createDataLayout().getStringRepresentation();
-  hooks.directedOp = jit::hostDirectedRounding(**tm);
+  ptx::TargetHooks hooks = jit::hostTargetHooks(**tm);
   auto context = std::make_unique<llvm::LLVMContext>();
   auto lowered = ptx::lower(ptx, *context, hooks, log);
   if (!lowered.ok())
@@ -570,6 +592,38 @@ void internalizeAllBut(llvm::Module &m, const std::string &keep) {
   for (llvm::GlobalValue &g : m.global_values())
     if (!g.isDeclaration() && g.getName() != keep && !g.hasLocalLinkage())
       g.setLinkage(llvm::GlobalValue::InternalLinkage);
+}
+
+/// The prefix under which a module's function-table object exports the
+/// functions whose addresses module variables hold.
+constexpr const char *kTablePrefix = "cuvirt.fnaddr.";
+
+/// The lowered function of PTX function `name` (internal ones carry ".ptx").
+llvm::Function *ptxFunction(llvm::Module &m, const std::string &name) {
+  if (llvm::Function *f = m.getFunction(name + ".ptx"); f && !f->isDeclaration())
+    return f;
+  llvm::Function *f = m.getFunction(name);
+  return f && !f->isDeclaration() ? f : nullptr;
+}
+
+/// A kernel that takes the address of a table function (`mov.u64 %rd, f`)
+/// gets the table object's copy, so a function has one address (tables
+/// compare equal to it); direct calls keep the kernel's own, inlinable copy.
+void useTableAddresses(llvm::Module &m, const std::set<std::string> &table) {
+  for (const std::string &name : table) {
+    llvm::Function *f = ptxFunction(m, name);
+    if (f == nullptr)
+      continue;
+    auto notCallee = [](llvm::Use &u) {
+      auto *cb = llvm::dyn_cast<llvm::CallBase>(u.getUser());
+      return !(cb && cb->isCallee(&u));
+    };
+    if (std::none_of(f->use_begin(), f->use_end(), notCallee))
+      continue;
+    llvm::Function *decl = llvm::Function::Create(f->getFunctionType(), llvm::GlobalValue::ExternalLinkage,
+                                                  kTablePrefix + name, m);
+    f->replaceUsesWithIf(decl, notCallee);
+  }
 }
 
 std::uint64_t instructionCount(const llvm::Module &m) {
@@ -615,6 +669,55 @@ public:
     return e->fn;
   }
 
+  Expected<std::unordered_map<std::string, std::uint64_t>>
+  functionAddresses(const std::vector<std::string> &names, std::string &log) override {
+    std::vector<std::string> fns;
+    {
+      std::lock_guard lock(indexMutex_);
+      if (!index_)
+        index_ = std::make_unique<PtxIndex>(ptx_);
+      for (const std::string &n : names)
+        if (index_->isDeviceFunction(n))
+          fns.push_back(n);
+    }
+    std::sort(fns.begin(), fns.end());
+    fns.erase(std::unique(fns.begin(), fns.end()), fns.end());
+    std::unordered_map<std::string, std::uint64_t> out;
+    if (fns.empty())
+      return out;
+    const std::string key =
+        cacheKey(fmt::format("cuvirt lazy module {}\nfunction table\n{}", moduleHash_, fmt::join(fns, "\n")));
+    const std::string &dir = options_.cacheDir;
+    const auto t0 = std::chrono::steady_clock::now();
+    bool linked = false;
+    if (!dir.empty()) {
+      if (auto obj = cacheLoad(dir, key)) {
+        std::string linkLog;
+        if (linkTable(*obj, fns, out, linkLog).ok()) {
+          ++gHits;
+          linked = true;
+        } else {
+          cuvirt::log().debug("cpu jit: cached function table does not link ({}); compiling", linkLog);
+        }
+      }
+      if (!linked)
+        ++gMisses;
+    }
+    if (!linked) {
+      auto object = compileTable(fns, log);
+      if (!object.ok())
+        return object.status();
+      if (!dir.empty())
+        cacheStore(dir, key, *object);
+      CUVIRT_TRY(linkTable(*object, fns, out, log));
+    }
+    cuvirt::log().debug("cpu jit: the module's {} table functions ({}) in {:.1f} ms", fns.size(),
+                        linked ? "from the disk cache" : "compiled", msSince(t0));
+    // Before any kernel compiles (the module is not handed out yet).
+    table_.insert(fns.begin(), fns.end());
+    return out;
+  }
+
 private:
   struct Entry {
     std::mutex mutex;
@@ -630,8 +733,8 @@ private:
       return error(CUDA_ERROR_NOT_FOUND, "kernel {} is not in the module", name);
     const std::string block = blockFunctionName(name);
     // The module (its hash stands for the image), the kernel and its layout.
-    const std::string key =
-        cacheKey(fmt::format("cuvirt lazy module {}\nkernel {}\nshared {}", moduleHash_, name, it->second));
+    const std::string key = cacheKey(fmt::format("cuvirt lazy module {}\nkernel {}\nshared {}{}", moduleHash_,
+                                                 name, it->second, table_.empty() ? "" : "\nfunction table"));
     const std::string &dir = options_.cacheDir;
     if (!dir.empty()) {
       auto t0 = std::chrono::steady_clock::now();
@@ -671,10 +774,7 @@ private:
     auto tm = hostTargetMachine();
     if (!tm.ok())
       return tm.status();
-    ptx::TargetHooks hooks;
-    hooks.triple = (*tm)->getTargetTriple().str();
-    hooks.dataLayout = (*tm)->createDataLayout().getStringRepresentation();
-    hooks.directedOp = hostDirectedRounding(**tm);
+    ptx::TargetHooks hooks = jit::hostTargetHooks(**tm);
     llvm::LLVMContext context;
     auto lowered = ptx::lower(slice, context, hooks, log);
     if (!lowered.ok())
@@ -699,6 +799,7 @@ private:
       return error(CUDA_ERROR_NOT_FOUND, "kernel {} is missing from its slice", name);
     auto t1 = std::chrono::steady_clock::now();
     CUVIRT_TRY(blockifyForHost(*l.module, **tm, one, log));
+    useTableAddresses(*l.module, table_);
     internalizeAllBut(*l.module, blockFunctionName(name));
     const std::uint64_t size = instructionCount(*l.module);
     const OptTier tier = tierFor(size);
@@ -728,6 +829,89 @@ private:
 #endif
   }
 
+  /// The functions `fns` (and what they call) as one object, each exported
+  /// as kTablePrefix + name with the signature of an indirect call target.
+  Expected<std::vector<char>> compileTable(const std::vector<std::string> &fns, std::string &log) {
+#ifdef CUVIRT_HAVE_PTX_LOWER
+    std::string slice;
+    {
+      std::lock_guard lock(indexMutex_);
+      slice = index_->sliceFunctions(fns);
+    }
+    if (slice.empty())
+      return error(CUDA_ERROR_NOT_FOUND, "function table: a function is not defined in the module");
+    auto tm = hostTargetMachine();
+    if (!tm.ok())
+      return tm.status();
+    ptx::TargetHooks hooks = jit::hostTargetHooks(**tm);
+    llvm::LLVMContext context;
+    auto lowered = ptx::lower(slice, context, hooks, log);
+    if (!lowered.ok())
+      return lowered.status();
+    ptx::Lowered l = lowered.take();
+    llvm::Module &m = *l.module;
+    // Address-taken (a constant array of them), so blockify gives each the
+    // hidden thread-context arguments indirect call sites pass.
+    std::vector<llvm::Constant *> addrs;
+    for (const std::string &n : fns) {
+      llvm::Function *f = ptxFunction(m, n);
+      if (f == nullptr)
+        return error(CUDA_ERROR_NOT_FOUND, "function table: {} is missing from its slice", n);
+      addrs.push_back(f);
+    }
+    auto *arrayTy = llvm::ArrayType::get(llvm::PointerType::get(context, 0), addrs.size());
+    auto *table = new llvm::GlobalVariable(m, arrayTy, true, llvm::GlobalValue::InternalLinkage,
+                                           llvm::ConstantArray::get(arrayTy, addrs), "cuvirt.fntable");
+    CUVIRT_TRY(blockifyForHost(m, **tm, ModuleInfo{}, log));
+    auto *init = llvm::cast<llvm::ConstantArray>(table->getInitializer());
+    std::vector<llvm::Function *> moved;
+    for (unsigned i = 0; i < init->getNumOperands(); ++i)
+      moved.push_back(llvm::cast<llvm::Function>(init->getOperand(i)->stripPointerCasts()));
+    table->eraseFromParent();
+    for (std::size_t i = 0; i < fns.size(); ++i) {
+      moved[i]->setName(kTablePrefix + fns[i]);
+      moved[i]->setLinkage(llvm::GlobalValue::ExternalLinkage);
+      moved[i]->setVisibility(llvm::GlobalValue::DefaultVisibility);
+    }
+    for (llvm::GlobalValue &g : m.global_values())
+      if (!g.isDeclaration() && !g.hasLocalLinkage() && !g.getName().starts_with(kTablePrefix))
+        g.setLinkage(llvm::GlobalValue::InternalLinkage);
+    optimizeForHost(m, **tm);
+    auto obj = emitForHost(m, **tm, false);
+    l.module.reset(); // before its context
+    if (!obj.ok())
+      return obj.status();
+    ++gCodegens;
+    return obj;
+#else
+    (void)fns;
+    log += "the PTX front end (cuvirt_ptx_llvm) is not built\n";
+    return report(CUDA_ERROR_NOT_SUPPORTED, "cpu jit: built without the PTX front end");
+#endif
+  }
+
+  /// Links the function-table object into the module's JIT, before any
+  /// kernel (their objects refer to its functions), and looks them up.
+  Status linkTable(const std::vector<char> &object, const std::vector<std::string> &fns,
+                   std::unordered_map<std::string, std::uint64_t> &out, std::string &log) {
+    std::lock_guard lock(jitMutex_);
+    if (!jit_) {
+      auto jit = makeJit(options_, log);
+      if (!jit)
+        return jit.status();
+      jit_ = jit.take();
+    }
+    std::unordered_map<std::string, BlockFn> none;
+    CUVIRT_TRY(addObject(*jit_, object, none, log));
+    for (const std::string &n : fns) {
+      auto addr = jit_->lookup(kTablePrefix + n);
+      if (!addr)
+        return jitFailure(log, "cpu jit: function table: " + llvm::toString(addr.takeError()));
+      out[n] = addr->getValue();
+    }
+    return {};
+  }
+
   /// Adds a kernel's object to the module's JIT (created at the first one).
   Expected<BlockFn> link(const std::vector<char> &object, const std::string &block, std::string &log) {
     std::unordered_map<std::string, BlockFn> fns;
@@ -755,6 +939,8 @@ private:
   std::unordered_map<std::string, std::unique_ptr<Entry>> entries_;
   std::mutex indexMutex_;
   std::unique_ptr<PtxIndex> index_; ///< built at the first kernel compiled
+  /// Functions of the function-table object (set at load, before kernels).
+  std::set<std::string> table_;
   std::mutex jitMutex_;
   std::unique_ptr<llvm::orc::LLJIT> jit_; ///< after entries_: the code goes first
 };

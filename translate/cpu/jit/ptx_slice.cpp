@@ -40,10 +40,13 @@ PtxIndex::PtxIndex(std::string_view ptx) : text_(ptx) {
         if (fresh) {
           names_.push_back(t[k].text);
           isEntry_.push_back(false);
+          hasBody_.push_back(false);
         }
         s.function = it->second;
         if (t[std::size_t(fnAt)].isDir(".entry"))
           isEntry_[std::size_t(it->second)] = true;
+        if (t[i - 1].is('}'))
+          hasBody_[std::size_t(it->second)] = true;
       }
     }
     stmts_.push_back(std::move(s));
@@ -68,10 +71,28 @@ std::string PtxIndex::slice(std::string_view kernel) {
   auto root = nameIndex_.find(kernel);
   if (root == nameIndex_.end() || !isEntry_[std::size_t(root->second)])
     return {};
-  // Functions reached from the kernel and from module-scope statements (a
+  return sliceFrom({root->second});
+}
+
+bool PtxIndex::isDeviceFunction(std::string_view name) const {
+  auto it = nameIndex_.find(name);
+  return it != nameIndex_.end() && !isEntry_[std::size_t(it->second)] && hasBody_[std::size_t(it->second)];
+}
+
+std::string PtxIndex::sliceFunctions(const std::vector<std::string> &roots) {
+  std::vector<int> work;
+  for (const std::string &r : roots) {
+    if (!isDeviceFunction(r))
+      return {};
+    work.push_back(nameIndex_.at(r));
+  }
+  return sliceFrom(std::move(work));
+}
+
+std::string PtxIndex::sliceFrom(std::vector<int> work) {
+  // Functions reached from the roots and from module-scope statements (a
   // variable may hold a function's address), transitively.
   std::vector<bool> reached(names_.size(), false);
-  std::vector<int> work{root->second};
   for (Stmt &s : stmts_)
     if (s.function < 0)
       for (int r : refsOf(s))

@@ -22,6 +22,14 @@ public:
   /// Not thread-safe (it fills the reference lists lazily).
   std::string slice(std::string_view kernel);
 
+  /// The slice for the device functions `roots` (the targets of function
+  /// addresses in module variables) and what they call, without kernels;
+  /// "" when one of them is not a function defined here.
+  std::string sliceFunctions(const std::vector<std::string> &roots);
+
+  /// Whether `name` is a .func with a body in the module (not an .entry).
+  [[nodiscard]] bool isDeviceFunction(std::string_view name) const;
+
   [[nodiscard]] std::size_t statements() const { return stmts_.size(); }
 
 private:
@@ -33,12 +41,15 @@ private:
     std::vector<int> refs;  ///< functions it names
   };
   const std::vector<int> &refsOf(Stmt &s);
+  /// The module-scope statements and the functions reached from `work`.
+  std::string sliceFrom(std::vector<int> work);
 
   std::string_view text_;
   std::vector<Stmt> stmts_;
   std::vector<std::string_view> names_;
   std::unordered_map<std::string_view, int> nameIndex_;
   std::vector<bool> isEntry_;
+  std::vector<bool> hasBody_; ///< a definition, not only a declaration
 };
 
 } // namespace cuvirt::cpu::jit

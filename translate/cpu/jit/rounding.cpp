@@ -52,5 +52,13 @@ decltype(ptx::TargetHooks::directedOp) hostDirectedRounding(const TargetMachine 
   return embeddedRounding;
 }
 
+ptx::TargetHooks hostTargetHooks(const TargetMachine &tm) {
+  ptx::TargetHooks hooks;
+  hooks.triple = tm.getTargetTriple().str();
+  hooks.dataLayout = tm.createDataLayout().getStringRepresentation();
+  hooks.directedOp = hostDirectedRounding(tm);
+  return hooks;
+}
+
 } // namespace cuvirt::cpu::jit
 #endif

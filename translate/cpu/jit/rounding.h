@@ -14,5 +14,8 @@ namespace cuvirt::cpu::jit {
 /// TargetHooks::directedOp for `tm`'s CPU (empty without AVX-512F).
 decltype(ptx::TargetHooks::directedOp) hostDirectedRounding(const llvm::TargetMachine &tm);
 
+/// The PTX front end's hooks for `tm`'s CPU: triple, data layout, rounding.
+ptx::TargetHooks hostTargetHooks(const llvm::TargetMachine &tm);
+
 } // namespace cuvirt::cpu::jit
 #endif

@@ -4,10 +4,13 @@
 // divergent lanes at different collectives are evaluated separately, as with
 // independent thread scheduling; a collective whose mask names lanes still on
 // their way to it waits for them (they arrive after their own collectives).
+// Lockstep points (legacy warp-synchronous code) are ordered: see
+// laggingLockstep.
 #include "translate/cpu/jit/block_runtime.h"
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <iterator>
 
 namespace cuvirt::cpu::jit {
 namespace {
@@ -164,8 +167,8 @@ void evalLane(std::int32_t kind, std::uint32_t lane, std::uint32_t present, cons
 // the other side of a branch, reaching this collective later) is waited for.
 bool groupReady(std::int32_t kind, bool inlineShfl, std::uint32_t present, const std::int32_t *ws,
                 const CollSlot *wc, std::uint32_t lanes) {
-  if (kind == kActiveMask)
-    return true; // reports who is here now: nobody to wait for
+  if (kind == kActiveMask || kind == kLockstep)
+    return true; // reports who is here now / syncs who is here: nobody to wait for
   std::uint32_t need = 0;
   for (std::uint32_t m = present; m; m &= m - 1)
     need |= inlineShfl ? 0xffffffffu : wc[std::countr_zero(m)].mask;
@@ -177,6 +180,53 @@ bool groupReady(std::int32_t kind, bool inlineShfl, std::uint32_t present, const
   return true;
 }
 
+// Legacy warp-synchronous code (kLockstep points) expects a pre-Volta warp:
+// lanes that diverged wait where the paths meet again. So lanes at a
+// lockstep point wait while lanes of their warp are at an earlier lockstep
+// point or collective (a lower resume id: ids follow reverse post-order in
+// such kernels); a collective whose mask names only such waiting lanes
+// besides its own is evaluated by the tie-break (no group ready), with the
+// lanes present, as the lanes still in a loop vote without those that left
+// it (CuPy's partition kernel). Lanes deferred at the same states for
+// kLockstepPatience rounds in a row (an intra-warp spin wait on a flag a
+// later statement sets, which hangs a pre-Volta GPU) go on once, as with
+// independent thread scheduling.
+constexpr std::uint32_t kLockstepPatience = 1u << 16;
+
+// Bit l set for the lanes of warp `ws` at a lockstep point after the
+// warp's earliest lockstep point or collective.
+std::uint32_t laggingLockstep(const KernelDesc &desc, const std::int32_t *ws, std::uint32_t lanes) {
+  std::int32_t first = -1;
+  std::uint32_t at = 0;
+  for (std::uint32_t l = 0; l < lanes; ++l) {
+    std::int32_t s = ws[l];
+    if (s < 0 || s >= desc.numResume || !isWarpKind(desc.kinds[s]))
+      continue;
+    at |= (desc.kinds[s] == kLockstep ? 1u : 0u) << l;
+    first = first < 0 ? s : std::min(first, s);
+  }
+  std::uint32_t later = 0;
+  for (std::uint32_t m = at; m; m &= m - 1)
+    if (ws[std::countr_zero(m)] != first)
+      later |= 1u << std::countr_zero(m);
+  return later;
+}
+
+// Whether lockstep deferral should stand this round (see kLockstepPatience).
+bool keepDeferring(const std::int32_t *state, std::uint32_t n) {
+  thread_local std::uint64_t lastSig = 0;
+  thread_local std::uint32_t same = 0;
+  std::uint64_t sig = std::uint64_t(reinterpret_cast<std::uintptr_t>(state)) * 0x9e3779b97f4a7c15ull;
+  for (std::uint32_t t = 0; t < n; ++t)
+    sig = (sig ^ std::uint32_t(state[t])) * 0x100000001b3ull;
+  same = sig == lastSig ? same + 1 : 0;
+  lastSig = sig;
+  if (same < kLockstepPatience)
+    return true;
+  same = 0;
+  return false;
+}
+
 } // namespace
 
 void evalWarpCollectives(const KernelDesc &desc, std::int32_t *state, CollSlot *coll, std::uint32_t n,
@@ -185,6 +235,15 @@ void evalWarpCollectives(const KernelDesc &desc, std::int32_t *state, CollSlot *
   // parked for a round, as long as some group in the block can go ahead;
   // when none can (lanes wait at a block barrier, or at another collective),
   // every group is evaluated with the lanes present, which breaks the tie.
+  std::uint32_t lagging[32] = {}; // per warp (n <= 1024), see laggingLockstep
+  if (deferUnready) {
+    bool any = false;
+    for (std::uint32_t w = 0; w * 32 < n && w < 32; ++w)
+      any |=
+          (lagging[w] = laggingLockstep(desc, state + w * 32, std::min<std::uint32_t>(32, n - w * 32))) != 0;
+    if (any && !keepDeferring(state, n))
+      std::fill(std::begin(lagging), std::end(lagging), 0u);
+  }
   bool evalAll = !deferUnready;
   if (deferUnready) {
     bool anyReady = false;
@@ -193,7 +252,7 @@ void evalWarpCollectives(const KernelDesc &desc, std::int32_t *state, CollSlot *
       const std::int32_t *ws = state + w * 32;
       for (std::uint32_t l = 0; l < lanes && !anyReady; ++l) {
         std::int32_t s = ws[l];
-        if (s < 0 || s >= desc.numResume || !isWarpKind(desc.kinds[s]))
+        if (s < 0 || s >= desc.numResume || !isWarpKind(desc.kinds[s]) || (w < 32 && lagging[w] >> l & 1u))
           continue;
         std::uint32_t present = 0;
         for (std::uint32_t k = 0; k < lanes; ++k)
@@ -209,7 +268,7 @@ void evalWarpCollectives(const KernelDesc &desc, std::int32_t *state, CollSlot *
     CollSlot *wc = coll + w * 32;
     // Results go to a copy so every lane reads the operands, not results.
     CollSlot out[32];
-    std::uint32_t done = 0, deferred = 0;
+    std::uint32_t done = 0, deferred = w < 32 ? lagging[w] : 0;
     for (std::uint32_t l = 0; l < lanes; ++l) {
       std::int32_t s = ws[l];
       if ((done | deferred) >> l & 1u || s < 0 || s >= desc.numResume || !isWarpKind(desc.kinds[s]))
@@ -235,6 +294,8 @@ void evalWarpCollectives(const KernelDesc &desc, std::int32_t *state, CollSlot *
           wc[k].c = std::uint32_t(sh[2]);
         }
       }
+      if (desc.kinds[s] == kWarpMatrix) // once per warp; results go to the lanes' own buffers
+        evalWarpMatrix(present, wc);
       for (std::uint32_t m = present; m; m &= m - 1) {
         std::uint32_t k = std::uint32_t(std::countr_zero(m));
         out[k] = wc[k];
