@@ -91,6 +91,7 @@ public:
   Expected<Handled> lowerCompare(const Instr &in);
   Expected<Handled> lowerConvert(const Instr &in);
   Expected<Handled> lowerMemory(const Instr &in);
+  Expected<Handled> lowerBulkCopy(const Instr &in); ///< cp.async.bulk, called by lowerMemory
   Expected<Handled> lowerIsSpace(const Instr &in);
   Expected<Handled> lowerAtomic(const Instr &in);
   Expected<Handled> lowerControl(const Instr &in);

@@ -19,6 +19,35 @@ unsigned vectorWidth(const Instr &in) {
 }
 } // namespace
 
+// cp.async.bulk (sm_90, without tensor maps): a synchronous copy, then for
+// shared destinations the mbarrier's complete_tx of `size` bytes (its
+// transaction count may go below zero first: libcu++ issues the copy before
+// the expect_tx). Commit/wait groups and L2 prefetches have nothing to wait
+// for; multicast and tensor copies are refused.
+Expected<Handled> FunctionLowering::lowerBulkCopy(const Instr &in) {
+  if (in.has(".prefetch"))
+    return Handled::Yes;
+  if (in.has(".tensor") || in.has(".multicast::cluster") || in.has(".reduce"))
+    return Handled::No;
+  if (in.ops.size() < 3)
+    return err(in.loc, "cp.async.bulk expects [dst], [src], size[, [mbar]]");
+  const bool toGlobal = in.has(".global") && in.has(".bulk_group");
+  const bool fromShared = in.has(".shared::cta") && !toGlobal && in.has(".shared::cluster");
+  PTX_GET(dst, address(in.ops[0], toGlobal ? Space::Global : Space::Shared));
+  PTX_GET(src, address(in.ops[1], toGlobal || fromShared ? Space::Shared : Space::Global));
+  PTX_GET(size, get(in.ops[2], Type::U32));
+  B.CreateMemCpy(dst, MaybeAlign(16), src, MaybeAlign(16), B.CreateZExt(size, B.getInt64Ty()));
+  if (toGlobal)
+    return Handled::Yes;
+  if (in.ops.size() < 4 || !in.has(".mbarrier::complete_tx::bytes"))
+    return err(in.loc, "cp.async.bulk to shared memory expects [dst], [src], size, [mbar]");
+  PTX_GET(bar, address(in.ops[3], Space::Shared));
+  constexpr int kNoArrive = 4; // cuvirt.mbarrier.arrive's flag (translate/KERNEL_IR.md)
+  call("cuvirt.mbarrier.arrive", B.getInt64Ty(),
+       {bar, B.getInt32(0), B.CreateNeg(size), B.getInt32(kNoArrive)});
+  return Handled::Yes;
+}
+
 Expected<Handled> FunctionLowering::lowerMemory(const Instr &in) {
   const std::string &op = in.opcode;
   if (op == "prefetch" || op == "prefetchu" || op == "applypriority" || op == "discard")
@@ -46,7 +75,7 @@ Expected<Handled> FunctionLowering::lowerMemory(const Instr &in) {
       return Handled::Yes;
     }
     if (in.has(".bulk"))
-      return Handled::No;
+      return lowerBulkCopy(in);
     if (in.ops.size() < 3)
       return err(in.loc, "cp.async expects [dst], [src], size");
     PTX_GET(dst, address(in.ops[0], Space::Shared));
