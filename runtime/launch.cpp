@@ -137,9 +137,10 @@ Status launch(const void *fn, const LaunchShape &shape, CUstream hStream, void *
   if (!f)
     return f.status();
   LaunchShape s2 = shape;
-  if (s2.cluster[0] * s2.cluster[1] * s2.cluster[2] == 1 && (*f)->info->clusterDim[0] != 0)
-    for (int d = 0; d < 3; ++d) // the kernel's __cluster_dims__
-      s2.cluster[d] = std::max(1u, (*f)->info->clusterDim[d]);
+  if (s2.cluster[0] * s2.cluster[1] * s2.cluster[2] == 1) { // the kernel's __cluster_dims__, if any
+    const auto kernelShape = (*f)->info->clusterShape();
+    std::copy(kernelShape.begin(), kernelShape.end(), s2.cluster);
+  }
   CUVIRT_TRY(validate(**f, s2));
   if (cooperative && s2.cluster[0] * s2.cluster[1] * s2.cluster[2] > 1)
     return error(CUDA_ERROR_NOT_SUPPORTED, "launch of {}: a cooperative launch of thread block clusters",

@@ -76,8 +76,8 @@ int clusterSize(Function *f, const CUlaunchConfig *config) {
     }
   if (f->clusterWidth > 0)
     return f->clusterWidth * std::max(f->clusterHeight, 1) * std::max(f->clusterDepth, 1);
-  const auto &d = f->info->clusterDim; // __cluster_dims__
-  return static_cast<int>(std::max(d[0], 1u) * std::max(d[1], 1u) * std::max(d[2], 1u));
+  const auto d = f->info->clusterShape(); // __cluster_dims__
+  return static_cast<int>(d[0] * d[1] * d[2]);
 }
 
 } // namespace

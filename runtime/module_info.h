@@ -2,6 +2,8 @@
 // (PTX text or a cubin's ELF): kernels with their parameter layouts, and the
 // module-scope variables with their initial contents.
 #pragma once
+#include <algorithm>
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -24,6 +26,10 @@ struct KernelInfo {
   std::uint32_t clusterDim[3] = {0, 0, 0}; ///< .reqnctapercluster (__cluster_dims__), 0 = none
   std::uint32_t minBlocksPerSm = 0;        ///< .minnctapersm
   std::uint32_t numRegs = 0;               ///< registers per thread if known
+  /// Blocks per cluster the kernel requires (1 x 1 x 1 without __cluster_dims__).
+  [[nodiscard]] std::array<std::uint32_t, 3> clusterShape() const {
+    return {std::max(clusterDim[0], 1u), std::max(clusterDim[1], 1u), std::max(clusterDim[2], 1u)};
+  }
   [[nodiscard]] std::uint32_t paramBytes() const {
     return params.empty() ? 0 : params.back().offset + params.back().size;
   }

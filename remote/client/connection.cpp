@@ -342,16 +342,22 @@ Status Connection::bulkAsk(const BulkRequest &q, const std::uint8_t *src, std::s
   return {};
 }
 
-Status Connection::bulkRead(std::uint32_t device, std::uint8_t *dst, std::size_t dstPitch, std::uint64_t src,
-                            std::size_t srcPitch, std::size_t width, std::size_t rows) {
+BulkRequest Connection::bulkRequest(char op, std::uint32_t device, std::uint64_t address, std::size_t pitch,
+                                    std::size_t width, std::size_t rows) {
   BulkRequest q;
-  q.op = kBulkRead;
+  q.op = op;
   q.device = device;
   q.tag = ++bulkTag_;
-  q.address = src;
+  q.address = address;
   q.width = width;
   q.rows = rows;
-  q.pitch = srcPitch;
+  q.pitch = pitch;
+  return q;
+}
+
+Status Connection::bulkRead(std::uint32_t device, std::uint8_t *dst, std::size_t dstPitch, std::uint64_t src,
+                            std::size_t srcPitch, std::size_t width, std::size_t rows) {
+  BulkRequest q = bulkRequest(kBulkRead, device, src, srcPitch, width, rows);
   BulkReply reply;
   CUVIRT_TRY(bulkAsk(q, nullptr, 0, &reply));
   if (reply.bytes != width * rows) {
@@ -370,16 +376,8 @@ Status Connection::bulkRead(std::uint32_t device, std::uint8_t *dst, std::size_t
 Status Connection::bulkWrite(std::uint32_t device, std::uint64_t dst, std::size_t dstPitch,
                              const std::uint8_t *src, std::size_t srcPitch, std::size_t width,
                              std::size_t rows) {
-  BulkRequest q;
-  q.op = kBulkWrite;
-  q.device = device;
-  q.tag = ++bulkTag_;
-  q.address = dst;
-  q.width = width;
-  q.rows = rows;
-  q.pitch = dstPitch;
   BulkReply reply;
-  return bulkAsk(q, src, srcPitch, &reply);
+  return bulkAsk(bulkRequest(kBulkWrite, device, dst, dstPitch, width, rows), src, srcPitch, &reply);
 }
 
 void Connection::bulkBreak(const std::string &why) {

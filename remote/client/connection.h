@@ -136,6 +136,9 @@ private:
   /// Sends all `n` bytes on the bulk socket (as bulkRecv receives them).
   Status bulkSend(const std::uint8_t *p, std::size_t n, int flags);
   template <class Io> Status bulkMove(std::size_t n, const std::string &closed, const char *silence, Io &&io);
+  /// A bulk request for `op` (kBulkRead/kBulkWrite) with the next tag.
+  BulkRequest bulkRequest(char op, std::uint32_t device, std::uint64_t address, std::size_t pitch,
+                          std::size_t width, std::size_t rows);
   /// Sends `q`, then (a write) its rows; receives the reply header and its
   /// message. A failed request leaves the stream usable; a broken one, not.
   Status bulkAsk(const BulkRequest &q, const std::uint8_t *src, std::size_t srcPitch, BulkReply *reply);

@@ -333,15 +333,12 @@ void runCooperative(const LaunchOp &op, const CpuKernel &kernel, void *const *pa
     pthread_join(t, nullptr);
 }
 
-/// Whether a launch runs in thread block clusters: the launch's shape or the
-/// kernel's own.
-bool clustered(const LaunchOp &op, const CpuKernel &kernel) {
-  if (op.cluster[0] * op.cluster[1] * op.cluster[2] > 1)
-    return true;
-  const KernelInfo *k = kernel.info;
-  return k != nullptr && std::uint64_t(std::max(1u, k->clusterDim[0])) * std::max(1u, k->clusterDim[1]) *
-                                 std::max(1u, k->clusterDim[2]) >
-                             1;
+/// A launch's thread block clusters: its own shape, else the kernel's
+/// __cluster_dims__ (launches from graphs and device code carry none).
+std::array<std::uint32_t, 3> clusterShape(const LaunchOp &op, const CpuKernel &kernel) {
+  if (op.cluster[0] * op.cluster[1] * op.cluster[2] > 1 || kernel.info == nullptr)
+    return {op.cluster[0], op.cluster[1], op.cluster[2]};
+  return kernel.info->clusterShape();
 }
 
 /// The blocks of one cluster at a time, a thread each (a team): their shared
@@ -365,11 +362,10 @@ thread_local bool t_clusterArrived = false; ///< this block arrived at the clust
 // A cluster launch: teams of one thread per block of a cluster take the
 // clusters in turn (team k runs clusters k, k + teams, ...), so the blocks
 // of a cluster always run at once and may wait for each other.
-void runClusters(const LaunchOp &launch, const CpuKernel &kernel, void *const *params, LaunchState &state) {
+void runClusters(const LaunchOp &launch, const std::array<std::uint32_t, 3> &cluster, const CpuKernel &kernel,
+                 void *const *params, LaunchState &state) {
   LaunchOp op = launch;
-  if (op.cluster[0] * op.cluster[1] * op.cluster[2] == 1)
-    for (int d = 0; d < 3; ++d) // the kernel's own __cluster_dims__ (launches from graphs, device code)
-      op.cluster[d] = std::max(1u, kernel.info->clusterDim[d]);
+  std::copy(cluster.begin(), cluster.end(), op.cluster);
   const std::uint32_t *cd = op.cluster;
   if (op.grid[0] % cd[0] != 0 || op.grid[1] % cd[1] != 0 || op.grid[2] % cd[2] != 0) {
     state.fail(CUDA_ERROR_INVALID_CLUSTER_SIZE,
@@ -475,8 +471,8 @@ Status runGrid(const LaunchOp &op, int depth) {
   // Small grids of small blocks are not worth waking the pool for.
   if (op.cooperative) {
     runCooperative(op, kernel, params.data(), state);
-  } else if (clustered(op, kernel)) {
-    runClusters(op, kernel, params.data(), state);
+  } else if (const auto cluster = clusterShape(op, kernel); cluster[0] * cluster[1] * cluster[2] > 1) {
+    runClusters(op, cluster, kernel, params.data(), state);
   } else if (blocks == 1 || blocks * threads < 4096) {
     runBlocks(op, kernel, params.data(), state, 0, blocks);
   } else {

@@ -585,12 +585,13 @@ Expected<std::unique_ptr<CompiledModule>> compilePtx(std::string_view ptx, const
 namespace cuvirt::cpu::jit {
 namespace {
 
-/// Makes every definition but `keep` internal: kernels compiled separately
+/// Makes every definition but those `keep` names internal: kernels (and a
+/// module's function table) compiled separately
 /// share one JIT (and the module's variables), so their device functions and
 /// helpers must not collide; it also lets LLVM drop or inline them.
-void internalizeAllBut(llvm::Module &m, const std::string &keep) {
+void internalizeAllBut(llvm::Module &m, llvm::function_ref<bool(llvm::StringRef)> keep) {
   for (llvm::GlobalValue &g : m.global_values())
-    if (!g.isDeclaration() && g.getName() != keep && !g.hasLocalLinkage())
+    if (!g.isDeclaration() && !keep(g.getName()) && !g.hasLocalLinkage())
       g.setLinkage(llvm::GlobalValue::InternalLinkage);
 }
 
@@ -800,7 +801,8 @@ private:
     auto t1 = std::chrono::steady_clock::now();
     CUVIRT_TRY(blockifyForHost(*l.module, **tm, one, log));
     useTableAddresses(*l.module, table_);
-    internalizeAllBut(*l.module, blockFunctionName(name));
+    const std::string blockFn = blockFunctionName(name);
+    internalizeAllBut(*l.module, [&](llvm::StringRef n) { return n == blockFn; });
     const std::uint64_t size = instructionCount(*l.module);
     const OptTier tier = tierFor(size);
     const double blockifyMs = msSince(t1);
@@ -873,9 +875,7 @@ private:
       moved[i]->setLinkage(llvm::GlobalValue::ExternalLinkage);
       moved[i]->setVisibility(llvm::GlobalValue::DefaultVisibility);
     }
-    for (llvm::GlobalValue &g : m.global_values())
-      if (!g.isDeclaration() && !g.hasLocalLinkage() && !g.getName().starts_with(kTablePrefix))
-        g.setLinkage(llvm::GlobalValue::InternalLinkage);
+    internalizeAllBut(m, [](llvm::StringRef n) { return n.starts_with(kTablePrefix); });
     optimizeForHost(m, **tm);
     auto obj = emitForHost(m, **tm, false);
     l.module.reset(); // before its context
